@@ -1,0 +1,134 @@
+"""The one engine factory, sessions and the schema migrations.
+
+SQLite connections get WAL, foreign keys and a busy timeout; write transactions
+begin with `BEGIN IMMEDIATE` (use `write_session`) so that the dashboard and one
+or more schedulers can write the same file without "database is locked" upgrades
+in the middle of a transaction. PostgreSQL works through the same URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event, inspect, text
+from sqlalchemy.engine import Connection, make_url
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from storage import models
+from storage.clock import utcnow
+from storage.config import database_url
+
+BUSY_TIMEOUT_MS = 30_000
+_IMMEDIATE = "begin_immediate"
+
+
+def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
+    """Create the engine for `url` (default: DATABASE_URL) and bring the schema up to date."""
+    url = url or database_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        engine = create_engine(url, echo=echo, pool_pre_ping=True)
+        migrate(engine)
+        return engine
+
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        echo=echo,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+    )
+    _install_sqlite_pragmas(engine)
+    migrate(engine)
+    return engine
+
+
+def _install_sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event decide how a transaction starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A session for reading; it never holds the write lock."""
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session whose transaction takes the write lock at once (SQLite `BEGIN IMMEDIATE`).
+
+    Commits on normal exit and rolls back on an exception.
+    """
+    bind = engine.execution_options(**{_IMMEDIATE: True}) if is_sqlite(engine) else engine
+    with Session(bind, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+# --- migrations -----------------------------------------------------------------------
+# Version 1 is the schema of storage/models.py as first released. A later change to a
+# table appends a function here; `migrate` applies the ones a database has not seen yet.
+
+Migration = Callable[[Connection], None]
+
+
+def _v1_initial(conn: Connection) -> None:
+    SQLModel.metadata.create_all(conn)
+
+
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1_initial)]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def current_version(engine: Engine) -> int:
+    if not inspect(engine).has_table(models.SchemaVersion.__tablename__):
+        return 0
+    with Session(engine) as session:
+        versions = session.exec(select(models.SchemaVersion.version)).all()
+    return max(versions, default=0)
+
+
+def migrate(engine: Engine) -> int:
+    """Apply every migration the database has not seen; returns the schema version."""
+    if current_version(engine) >= SCHEMA_VERSION:
+        return SCHEMA_VERSION
+    bind = engine.execution_options(**{_IMMEDIATE: True}) if is_sqlite(engine) else engine
+    with bind.begin() as conn:
+        # Checked again under the write lock: another process may have migrated meanwhile.
+        SQLModel.metadata.tables[models.SchemaVersion.__tablename__].create(conn, checkfirst=True)
+        seen = {row[0] for row in conn.execute(text("SELECT version FROM schemaversion"))}
+        for version, step in MIGRATIONS:
+            if version in seen:
+                continue
+            step(conn)
+            conn.execute(
+                text("INSERT INTO schemaversion (version, applied_at) VALUES (:v, :t)"),
+                {"v": version, "t": utcnow()},
+            )
+    return SCHEMA_VERSION

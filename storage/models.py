@@ -1,0 +1,183 @@
+"""All tables of the product (DESIGN.md section 3), in one module.
+
+Timestamps are naive UTC datetimes (SQLite has no time zones); helpers in
+`storage.clock` produce them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Organization(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    slug: str = Field(unique=True, index=True)
+    name: str
+    addon_enabled: bool = False
+    created_at: datetime
+
+
+class User(SQLModel, table=True):
+    """A platform user of one organization."""
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "email_key", name="uq_user_org_email"),
+        UniqueConstraint("org_id", "personio_id", name="uq_user_org_personio"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    email: str
+    # lower-cased email: uniqueness and matching are case-insensitive
+    email_key: str
+    first_name: str = ""
+    last_name: str = ""
+    job_title: Optional[str] = None
+    status: str = "active"  # active | deactivated
+    role: str = "member"  # owner | admin | member
+    language: str = "en"
+    personio_id: Optional[str] = None
+    supervisor_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    source: str = "manual"  # personio | manual
+    password_hash: Optional[str] = None
+    created_at: datetime
+    updated_at: datetime
+    deactivated_at: Optional[datetime] = None
+
+
+class StaffAccount(SQLModel, table=True):
+    """Support staff and account managers: global, across organizations."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email: str = Field(unique=True)
+    name: str = ""
+    password_hash: str
+    created_at: datetime
+
+
+class Team(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("org_id", "name", name="uq_team_org_name"),
+        Index("ix_team_org_source", "org_id", "source_attribute", "source_key"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    name: str
+    # supervisor | team | department | office | employment_type; None = manual team
+    source_attribute: Optional[str] = None
+    source_key: Optional[str] = None
+    created_at: datetime
+
+
+class TeamMember(SQLModel, table=True):
+    team_id: int = Field(foreign_key="team.id", primary_key=True)
+    user_id: int = Field(foreign_key="user.id", primary_key=True, index=True)
+    role: str = "member"  # member | lead
+
+
+class Integration(SQLModel, table=True):
+    """The Personio integration of one organization."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", unique=True)
+    client_id: str = ""
+    client_secret_encrypted: Optional[str] = None
+    secret_set_at: Optional[datetime] = None
+    base_url: str = "https://api.personio.de"
+    language: str = "en"
+    sync_external: bool = False
+    sync_job_title: bool = True
+    team_attributes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    safety_threshold_pct: int = 25
+    state: str = "inactive"  # inactive | active | paused
+    pause_reason: Optional[str] = None
+    paused_run_id: Optional[int] = None
+    schedule_every_hours: Optional[int] = None  # None = daily at 04:00 UTC
+    next_run_at: Optional[datetime] = None
+    last_test_ok_at: Optional[datetime] = None
+    last_test_settings_hash: Optional[str] = None
+    updated_at: datetime
+
+
+class Run(SQLModel, table=True):
+    __table_args__ = (Index("ix_run_org_queued", "org_id", "queued_at"), Index("ix_run_status", "status"))
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    trigger: str  # automatic | manual | activation
+    triggered_by_user_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    triggered_by_staff_id: Optional[int] = Field(default=None, foreign_key="staffaccount.id")
+    # who asked, as text, for runs started from the command line ("cli:root@host")
+    triggered_by_label: Optional[str] = None
+    approve_safety: bool = False
+    status: str = "queued"  # queued | running | succeeded | failed
+    queued_at: datetime
+    started_at: Optional[datetime] = None
+    finished_at: Optional[datetime] = None
+    lease_owner: Optional[str] = None
+    lease_expires_at: Optional[datetime] = None
+    counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error_code: Optional[str] = None
+    error_message: Optional[str] = None
+    error_hint: Optional[str] = None
+
+
+class RunChange(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    entity: str  # user | team | membership
+    action: str
+    key: str
+    personio_id: Optional[str] = None
+    before: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
+    after: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON))
+
+
+class RunWarning(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    personio_id: Optional[str] = None
+    reason: str
+
+
+class OutboxEmail(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    org_id: Optional[int] = Field(default=None, foreign_key="organization.id", index=True)
+    to: str
+    subject: str
+    body: str
+    kind: str  # welcome | run_failed | safety_stop
+    language: str = "en"
+    run_id: Optional[int] = Field(default=None, foreign_key="run.id")
+    created_at: datetime
+    attempts: int = 0
+    next_attempt_at: Optional[datetime] = None
+    sent_at: Optional[datetime] = Field(default=None, index=True)
+    last_error: Optional[str] = None
+
+
+class SchedulerHeartbeat(SQLModel, table=True):
+    instance_id: str = Field(primary_key=True)
+    host: str
+    pid: int
+    started_at: datetime
+    last_seen: datetime
+    stopped_at: Optional[datetime] = None
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Failed dashboard logins, for throttling."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email_key: str = Field(index=True)
+    attempted_at: datetime
+
+
+class SchemaVersion(SQLModel, table=True):
+    version: int = Field(primary_key=True)
+    applied_at: datetime

@@ -1,0 +1,1 @@
+"""The sync engine: Personio client, rules, plan, apply, runner, scheduler, notify, CLI."""

@@ -1,0 +1,55 @@
+"""Errors a person reads: a code, a plain message and a hint. Never a secret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+AUTH_FAILED = "auth_failed"
+FORBIDDEN = "forbidden"
+MISSING_ATTRIBUTE = "missing_attribute"
+RATE_LIMITED = "rate_limited"
+PERSONIO_UNAVAILABLE = "personio_unavailable"
+INVALID_RESPONSE = "invalid_response"
+SAFETY_STOP = "safety_stop"
+NOT_CONFIGURED = "not_configured"
+LEASE_EXPIRED = "lease_expired"
+INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    code: str
+    message: str
+    hint: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message, "hint": self.hint}
+
+
+class SyncError(Exception):
+    """A failure a person can act on. `str(error)` is the message, never a secret."""
+
+    def __init__(self, code: str, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.info = ErrorInfo(code=code, message=message, hint=hint)
+
+    @property
+    def code(self) -> str:
+        return self.info.code
+
+    @property
+    def message(self) -> str:
+        return self.info.message
+
+    @property
+    def hint(self) -> str:
+        return self.info.hint
+
+
+def internal_error(exc: BaseException) -> ErrorInfo:
+    """What a person sees for an unexpected failure: the type only, never the text (it may hold data)."""
+    return ErrorInfo(
+        code=INTERNAL,
+        message=f"The sync stopped on an unexpected error ({type(exc).__name__}). Nothing was changed.",
+        hint="Try again with Run now. If it happens again, contact support with the run number.",
+    )
