@@ -23,6 +23,7 @@ from storage.config import database_url
 
 BUSY_TIMEOUT_MS = 30_000
 _IMMEDIATE = "begin_immediate"
+SCHEMA_TABLE = "schemaversion"
 
 
 def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
@@ -107,7 +108,7 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 def current_version(engine: Engine) -> int:
-    if not inspect(engine).has_table(models.SchemaVersion.__tablename__):
+    if not inspect(engine).has_table(SCHEMA_TABLE):
         return 0
     with Session(engine) as session:
         versions = session.exec(select(models.SchemaVersion.version)).all()
@@ -121,7 +122,7 @@ def migrate(engine: Engine) -> int:
     bind = engine.execution_options(**{_IMMEDIATE: True}) if is_sqlite(engine) else engine
     with bind.begin() as conn:
         # Checked again under the write lock: another process may have migrated meanwhile.
-        SQLModel.metadata.tables[models.SchemaVersion.__tablename__].create(conn, checkfirst=True)
+        SQLModel.metadata.tables[SCHEMA_TABLE].create(conn, checkfirst=True)
         seen = {row[0] for row in conn.execute(text("SELECT version FROM schemaversion"))}
         for version, step in MIGRATIONS:
             if version in seen:

@@ -7,9 +7,9 @@ Timestamps are naive UTC datetimes (SQLite has no time zones); helpers in
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -105,7 +105,18 @@ class Integration(SQLModel, table=True):
 
 
 class Run(SQLModel, table=True):
-    __table_args__ = (Index("ix_run_org_queued", "org_id", "queued_at"), Index("ix_run_status", "status"))
+    __table_args__ = (
+        Index("ix_run_org_queued", "org_id", "queued_at"),
+        Index("ix_run_status", "status"),
+        # The database itself guarantees that an organization never has two runs at once.
+        Index(
+            "uq_run_one_running_per_org",
+            "org_id",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
 
     id: Optional[int] = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organization.id")
@@ -181,3 +192,8 @@ class LoginAttempt(SQLModel, table=True):
 class SchemaVersion(SQLModel, table=True):
     version: int = Field(primary_key=True)
     applied_at: datetime
+
+
+def table(model: type[SQLModel]) -> Table:
+    """The Core table of a model, typed, for set-based statements (bulk insert, update, delete)."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]

@@ -1,0 +1,85 @@
+"""The platform's directory as the plan sees it: a snapshot of one organization's users and teams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from storage.models import Team, TeamMember, User, table
+
+
+@dataclass(frozen=True)
+class DirectoryUser:
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+    job_title: str | None
+    status: str  # active | deactivated
+    role: str
+    personio_id: str | None
+    supervisor_id: int | None
+    source: str
+
+    @property
+    def email_key(self) -> str:
+        return self.email.lower()
+
+
+@dataclass(frozen=True)
+class DirectoryTeam:
+    id: int
+    name: str
+    source_attribute: str | None
+    source_key: str | None
+    members: dict[int, str]  # user id -> member | lead
+
+    @property
+    def managed(self) -> bool:
+        return self.source_attribute is not None
+
+
+@dataclass(frozen=True)
+class Directory:
+    users: tuple[DirectoryUser, ...]
+    teams: tuple[DirectoryTeam, ...]
+
+
+def load_directory(session: Session, org_id: int) -> Directory:
+    """Read the organization's users, teams and memberships in three queries."""
+    users_t, teams_t, members_t = table(User), table(Team), table(TeamMember)
+    user_rows = session.execute(
+        select(
+            users_t.c.id,
+            users_t.c.email,
+            users_t.c.first_name,
+            users_t.c.last_name,
+            users_t.c.job_title,
+            users_t.c.status,
+            users_t.c.role,
+            users_t.c.personio_id,
+            users_t.c.supervisor_id,
+            users_t.c.source,
+        ).where(users_t.c.org_id == org_id)
+    ).all()
+    users = tuple(DirectoryUser(*row) for row in user_rows)
+    members: dict[int, dict[int, str]] = {}
+    member_rows = session.execute(
+        select(members_t.c.team_id, members_t.c.user_id, members_t.c.role)
+        .join(teams_t, teams_t.c.id == members_t.c.team_id)
+        .where(teams_t.c.org_id == org_id)
+    ).all()
+    for team_id, user_id, role in member_rows:
+        members.setdefault(team_id, {})[user_id] = role
+    team_rows = session.execute(
+        select(teams_t.c.id, teams_t.c.name, teams_t.c.source_attribute, teams_t.c.source_key).where(
+            teams_t.c.org_id == org_id
+        )
+    ).all()
+    teams = tuple(
+        DirectoryTeam(id=tid, name=name, source_attribute=attr, source_key=key, members=members.get(tid, {}))
+        for tid, name, attr, key in team_rows
+    )
+    return Directory(users=users, teams=teams)

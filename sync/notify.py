@@ -1,0 +1,268 @@
+"""What people are told, queued in the outbox: welcome emails and owner notifications.
+
+Messages are written to `OutboxEmail` inside the caller's transaction, so an email
+exists exactly when the change it reports was committed. Delivery is `sync.mailer`.
+Templates exist in English and German; other languages get English.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from storage.clock import utcnow
+from storage.models import Integration, Organization, OutboxEmail, Run, User
+from sync.errors import SAFETY_STOP, ErrorInfo
+from sync.timetable import next_run_after
+
+TEMPLATE_LANGUAGES = ("en", "de")
+# Triggers whose failure pauses automatic runs: nobody watches them, so the owners are told.
+# A failed manual run pauses nothing: the person who started it sees the result.
+_UNATTENDED_TRIGGERS = ("automatic", "activation")
+
+
+@dataclass(frozen=True)
+class MessageText:
+    """One email, ready for the outbox."""
+
+    subject: str
+    body: str
+    language: str
+
+
+def template_language(language: str) -> str:
+    """The language a template exists for: the user's, else English."""
+    return language if language in TEMPLATE_LANGUAGES else "en"
+
+
+def welcome_message(*, language: str, first_name: str, org_name: str, email: str) -> MessageText:
+    """The email a user gets when a sync created their account."""
+    lang = template_language(language)
+    name = first_name.strip() or email
+    if lang == "de":
+        return MessageText(
+            subject=f"Willkommen bei {org_name} auf der Lernplattform",
+            body=(
+                f"Hallo {name},\n\n"
+                f"{org_name} hat für dich ein Konto auf der Lernplattform angelegt.\n\n"
+                f"Dein Login: {email}\n"
+                "Dein Passwort legst du beim ersten Besuch über „Passwort vergessen?“ fest.\n\n"
+                "Dein Konto wird aus Personio gepflegt: Änderungen an Name, E-Mail-Adresse oder Team "
+                "übernimmt die Plattform von dort. Fragen dazu beantwortet deine Personalabteilung.\n\n"
+                "Viel Freude beim Lernen!\n"
+            ),
+            language=lang,
+        )
+    return MessageText(
+        subject=f"Welcome to {org_name} on the learning platform",
+        body=(
+            f"Hello {name},\n\n"
+            f"{org_name} has created an account for you on the learning platform.\n\n"
+            f"Your login: {email}\n"
+            "On your first visit, choose 'Forgot password?' to set your password.\n\n"
+            "Your account is kept up to date from Personio: changes to your name, email address or team "
+            "come from there. Your HR team can answer questions about it.\n\n"
+            "Enjoy learning!\n"
+        ),
+        language=lang,
+    )
+
+
+def owners_of(session: Session, org_id: int) -> list[User]:
+    """The organization's active owners: the people notified about its runs."""
+    return list(
+        session.exec(
+            select(User)
+            .where(User.org_id == org_id, User.role == "owner", User.status == "active")
+            .order_by(col(User.id))
+        ).all()
+    )
+
+
+def _when(run: Run) -> str:
+    moment: datetime = run.started_at or run.queued_at
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+_TRIGGER_EN = {
+    "automatic": "automatic run",
+    "activation": "first run after activation",
+    "manual": "manual run",
+}
+_TRIGGER_DE = {
+    "automatic": "automatische Lauf",
+    "activation": "erste Lauf nach der Aktivierung",
+    "manual": "manuelle Lauf",
+}
+
+
+def failure_message(
+    *, language: str, org_name: str, run: Run, error: ErrorInfo, would_deactivate: int | None
+) -> MessageText:
+    """The owners' email about a failed run or a safety stop: what, why, what to do, where to look."""
+    lang = template_language(language)
+    if error.code == SAFETY_STOP:
+        return _safety_stop_message(lang, org_name, run, error, would_deactivate)
+    if lang == "de":
+        what = _TRIGGER_DE.get(run.trigger, "Lauf")
+        return MessageText(
+            subject=f"Personio-Synchronisierung für {org_name} fehlgeschlagen (Lauf {run.id})",
+            body=(
+                "Hallo,\n\n"
+                f"der {what} {run.id} der Personio-Synchronisierung für {org_name} "
+                f"({_when(run)}) ist fehlgeschlagen. Die Benutzer und Teams wurden nicht verändert.\n\n"
+                f"Fehler: {error.message}\n"
+                f"Was zu tun ist: {error.hint}\n\n"
+                "Automatische Läufe sind pausiert, bis ein manueller Lauf („Jetzt synchronisieren“) "
+                "erfolgreich ist oder gespeicherte neue Einstellungen den Test bestehen. Bis dahin "
+                "erhältst du zu diesem Problem keine weiteren E-Mails.\n\n"
+                f"Details: Dashboard > Runs > Lauf {run.id}.\n"
+            ),
+            language=lang,
+        )
+    what = _TRIGGER_EN.get(run.trigger, "run")
+    return MessageText(
+        subject=f"Personio sync for {org_name} failed (run {run.id})",
+        body=(
+            "Hello,\n\n"
+            f"the {what} {run.id} of the Personio sync for {org_name} ({_when(run)}) failed. "
+            "Users and teams were not changed.\n\n"
+            f"Error: {error.message}\n"
+            f"What to do: {error.hint}\n\n"
+            "Automatic runs are paused until a manual run (Run now) succeeds or new settings pass "
+            "the Test. Until then you get no further emails about this problem.\n\n"
+            f"Details: dashboard > Runs > run {run.id}.\n"
+        ),
+        language=lang,
+    )
+
+
+def _safety_stop_message(
+    lang: str, org_name: str, run: Run, error: ErrorInfo, would_deactivate: int | None
+) -> MessageText:
+    if lang == "de":
+        count = (
+            f"Er hätte {would_deactivate} Benutzer deaktiviert"
+            if would_deactivate is not None
+            else "Er hätte ungewöhnlich viele Benutzer deaktiviert"
+        )
+        return MessageText(
+            subject=f"Personio-Synchronisierung für {org_name}: Sicherheitsstopp (Lauf {run.id})",
+            body=(
+                "Hallo,\n\n"
+                f"der Lauf {run.id} der Personio-Synchronisierung für {org_name} ({_when(run)}) wurde "
+                f"angehalten, bevor er etwas verändert hat. {count}.\n\n"
+                f"Grund: {error.message}\n"
+                f"Was zu tun ist: {error.hint}\n\n"
+                "Sind die Deaktivierungen gewollt (zum Beispiel nach einer Umstrukturierung), kann ein "
+                "Owner genau diesen Lauf unter Dashboard > Runs freigeben. Sonst prüfe in Personio, "
+                "warum die Mitarbeitenden fehlen (Status, Zugriffsrechte der API-Zugangsdaten).\n\n"
+                "Automatische Läufe sind pausiert, bis ein manueller Lauf erfolgreich ist oder neue "
+                "Einstellungen den Test bestehen.\n\n"
+                f"Details: Dashboard > Runs > Lauf {run.id}.\n"
+            ),
+            language=lang,
+        )
+    count = (
+        f"It would have deactivated {would_deactivate} users"
+        if would_deactivate is not None
+        else "It would have deactivated an unusually large number of users"
+    )
+    return MessageText(
+        subject=f"Personio sync for {org_name}: safety stop (run {run.id})",
+        body=(
+            "Hello,\n\n"
+            f"run {run.id} of the Personio sync for {org_name} ({_when(run)}) stopped before changing "
+            f"anything. {count}.\n\n"
+            f"Reason: {error.message}\n"
+            f"What to do: {error.hint}\n\n"
+            "If the deactivations are expected (for example after a reorganisation), an owner can "
+            "approve this one run in dashboard > Runs. Otherwise check in Personio why the employees "
+            "are missing (their status, the access rights of the API credentials).\n\n"
+            "Automatic runs are paused until a manual run succeeds or new settings pass the Test.\n\n"
+            f"Details: dashboard > Runs > run {run.id}.\n"
+        ),
+        language=lang,
+    )
+
+
+def record_failure(
+    session: Session,
+    *,
+    run: Run,
+    integration: Integration,
+    error: ErrorInfo,
+    would_deactivate: int | None = None,
+) -> None:
+    """Pause automatic runs and email the owners once, when an automatic run failed or a safety stop hit.
+
+    Call it inside the transaction that records the failed run. A failure while already
+    paused (or inactive) sends nothing new: owners hear once per incident, not once per tick.
+    """
+    pauses = run.trigger in _UNATTENDED_TRIGGERS or error.code == SAFETY_STOP
+    if not pauses or integration.state != "active":
+        return
+    now = utcnow()
+    integration.state = "paused"
+    integration.pause_reason = error.message
+    integration.paused_run_id = run.id
+    integration.updated_at = now
+    session.add(integration)
+    org = session.get(Organization, run.org_id)
+    org_name = org.name if org else "your organization"
+    kind = "safety_stop" if error.code == SAFETY_STOP else "run_failed"
+    for owner in owners_of(session, run.org_id):
+        text = failure_message(
+            language=owner.language,
+            org_name=org_name,
+            run=run,
+            error=error,
+            would_deactivate=would_deactivate,
+        )
+        session.add(
+            OutboxEmail(
+                org_id=run.org_id,
+                to=owner.email,
+                subject=text.subject,
+                body=text.body,
+                kind=kind,
+                language=text.language,
+                run_id=run.id,
+                created_at=now,
+            )
+        )
+
+
+def record_success(session: Session, *, run: Run, integration: Integration) -> None:
+    """A successful manual (or activation) run resumes paused automatic runs.
+
+    A slot that passed while paused is not caught up: this run just brought the directory
+    in step, so the next automatic run is the next slot from now.
+    """
+    if integration.state == "paused" and run.trigger in ("manual", "activation"):
+        resume(session, integration)
+        now = utcnow()
+        if integration.next_run_at is None or integration.next_run_at <= now:
+            integration.next_run_at = next_run_after(now, integration.schedule_every_hours)
+
+
+def resume(session: Session, integration: Integration) -> None:
+    """Resume automatic runs of a paused integration (a manual run or a Test passed).
+
+    The stored next run time is kept: a slot missed while paused runs once, at the next tick.
+    """
+    integration.state = "active"
+    integration.pause_reason = None
+    integration.paused_run_id = None
+    integration.updated_at = utcnow()
+    session.add(integration)
+
+
+def pending_count(session: Session) -> int:
+    """How many messages wait in the outbox (not yet accepted by the mail server)."""
+    return session.exec(
+        select(func.count()).select_from(OutboxEmail).where(col(OutboxEmail.sent_at).is_(None))
+    ).one()

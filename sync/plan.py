@@ -1,0 +1,539 @@
+"""Desired directory vs current directory -> a Plan of changes. Pure: no I/O, no clock.
+
+The Plan is what the dashboard's Test previews and exactly what `apply` executes.
+Matching is by Personio id, then by email (case-insensitive), never by name.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sync.directory import Directory, DirectoryTeam, DirectoryUser
+from sync.errors import SAFETY_STOP, ErrorInfo
+from sync.rules import DesiredState, DesiredTeam, DesiredUser, SkippedRecord, unique_names
+from sync.settings import SyncSettings
+
+COUNT_KEYS: tuple[str, ...] = (
+    "users_created",
+    "users_updated",
+    "users_deactivated",
+    "users_reactivated",
+    "teams_created",
+    "teams_updated",
+    "teams_deleted",
+    "memberships_added",
+    "memberships_removed",
+    "skipped",
+)
+MIN_DEACTIVATIONS_FOR_SAFETY_STOP = 5
+USER_FIELDS = ("email", "first_name", "last_name", "job_title")
+
+TeamKey = tuple[str, str]  # (source attribute, source key)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line of the preview and of the run's change log."""
+
+    entity: str  # user | team | membership
+    action: str  # user: create|update|link|deactivate|reactivate; team: create|rename|delete;
+    # membership: add|remove|update
+    key: str  # email, team name, or "team name / email"
+    personio_id: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "entity": self.entity,
+            "action": self.action,
+            "key": self.key,
+            "personio_id": self.personio_id,
+            "before": self.before,
+            "after": self.after,
+        }
+
+
+@dataclass(frozen=True)
+class NewUser:
+    personio_id: str
+    email: str
+    first_name: str
+    last_name: str
+    job_title: str | None
+
+
+@dataclass(frozen=True)
+class UserUpdate:
+    user_id: int
+    values: dict[str, Any]  # column -> new value; "status" may be active | deactivated
+
+
+@dataclass(frozen=True)
+class NewTeam:
+    attribute: str
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class MembershipAdd:
+    team: TeamKey
+    personio_id: str
+    role: str  # member | lead
+
+
+@dataclass(frozen=True)
+class Plan:
+    new_users: tuple[NewUser, ...] = ()
+    user_updates: tuple[UserUpdate, ...] = ()
+    # (personio id of a user, personio id of its supervisor or None): links to set
+    supervisors: tuple[tuple[str, str | None], ...] = ()
+    new_teams: tuple[NewTeam, ...] = ()
+    team_renames: tuple[tuple[int, str], ...] = ()
+    team_deletes: tuple[int, ...] = ()
+    membership_adds: tuple[MembershipAdd, ...] = ()
+    membership_removes: tuple[tuple[int, int], ...] = ()  # (team id, user id)
+    membership_roles: tuple[tuple[int, int, str], ...] = ()  # (team id, user id, role)
+    changes: tuple[Change, ...] = ()
+    warnings: tuple[SkippedRecord, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    active_synced_before: int = 0
+    active_after: int = 0
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.changes
+
+
+def _full_name(first: str, last: str) -> str:
+    return f"{first} {last}".strip()
+
+
+@dataclass
+class _Matching:
+    """Which desired user goes to which current user."""
+
+    by_pid: dict[str, DirectoryUser]  # desired pid -> matched current user
+    adopted: dict[str, DirectoryUser]  # desired pid -> user matched by email (link or relink)
+    creates: list[DesiredUser]
+
+
+def _match(desired: DesiredState, directory: Directory) -> _Matching:
+    linked = {u.personio_id: u for u in directory.users if u.personio_id}
+    # Unlinked users, and users linked to an id Personio no longer lists, can be (re)linked by email.
+    adoptable = {
+        u.email_key: u
+        for u in directory.users
+        if u.personio_id is None
+        or (u.personio_id not in desired.users and u.personio_id not in desired.skipped_ids)
+    }
+    by_pid: dict[str, DirectoryUser] = {}
+    adopted: dict[str, DirectoryUser] = {}
+    creates: list[DesiredUser] = []
+    taken: set[int] = set()
+    for pid in desired.users:
+        current = linked.get(pid)
+        if current is not None:
+            by_pid[pid] = current
+            taken.add(current.id)
+    for pid, want in desired.users.items():
+        if pid in by_pid or not want.active:
+            continue
+        candidate = adoptable.get(want.email.lower())
+        if candidate is not None and candidate.id not in taken:
+            adopted[pid] = candidate
+            taken.add(candidate.id)
+        else:
+            creates.append(want)
+    return _Matching(by_pid=by_pid, adopted=adopted, creates=creates)
+
+
+def make_plan(desired: DesiredState, directory: Directory, settings: SyncSettings) -> Plan:
+    """Everything a run would change, as data. See DESIGN.md section 4."""
+    users_by_id = {u.id: u for u in directory.users}
+    match = _match(desired, directory)
+    matched: dict[str, DirectoryUser] = {**match.by_pid, **match.adopted}
+    warnings: list[SkippedRecord] = list(desired.warnings)
+    changes: list[Change] = []
+    counts: Counter[str] = Counter({k: 0 for k in COUNT_KEYS})
+
+    # --- email ownership: a final email may belong to one user only --------------------
+    email_owner: dict[str, int | str] = {u.email_key: u.id for u in directory.users}
+    moving_away = {
+        user.id for pid, user in matched.items() if user.email_key != desired.users[pid].email.lower()
+    }
+
+    def email_free(email: str, me: int | str) -> bool:
+        owner = email_owner.get(email.lower())
+        return owner is None or owner == me or (isinstance(owner, int) and owner in moving_away)
+
+    def claim_email(email: str, me: int | str) -> None:
+        email_owner[email.lower()] = me
+
+    creates: list[DesiredUser] = []
+    for want in match.creates:
+        if email_free(want.email, want.personio_id):
+            claim_email(want.email, want.personio_id)
+            creates.append(want)
+        else:
+            warnings.append(
+                SkippedRecord(
+                    want.personio_id,
+                    f"The email address {want.email} belongs to another platform user: the employee "
+                    "is not created. Change one of the two addresses.",
+                )
+            )
+
+    # Personio ids that will be linked users after this run (for supervisor links).
+    final_pid_to_user: dict[str, int | None] = {
+        u.personio_id: u.id
+        for u in directory.users
+        if u.personio_id and u.id not in {m.id for m in matched.values()}
+    }
+    for pid, user in matched.items():
+        final_pid_to_user[pid] = user.id
+    for want in creates:
+        final_pid_to_user[want.personio_id] = None  # created by apply
+
+    def supervisor_target(want: DesiredUser) -> str | None:
+        sup = want.supervisor_personio_id
+        return sup if sup and sup in final_pid_to_user and sup != want.personio_id else None
+
+    user_pid = {u.id: u.personio_id for u in directory.users}
+
+    def email_of_pid(pid: str | None) -> str | None:
+        if pid is None:
+            return None
+        if pid in desired.users:
+            return desired.users[pid].email
+        uid = final_pid_to_user.get(pid)
+        return users_by_id[uid].email if uid is not None else None
+
+    # --- creates ---------------------------------------------------------------------
+    new_users: list[NewUser] = []
+    supervisors: list[tuple[str, str | None]] = []
+    for want in creates:
+        new_users.append(
+            NewUser(want.personio_id, want.email, want.first_name, want.last_name, want.job_title)
+        )
+        sup = supervisor_target(want)
+        if sup:
+            supervisors.append((want.personio_id, sup))
+        changes.append(
+            Change(
+                "user",
+                "create",
+                want.email,
+                want.personio_id,
+                None,
+                {
+                    "email": want.email,
+                    "first_name": want.first_name,
+                    "last_name": want.last_name,
+                    "job_title": want.job_title,
+                    "supervisor": email_of_pid(sup),
+                    "language": settings.language,
+                },
+            )
+        )
+        counts["users_created"] += 1
+
+    # --- updates, links, reactivations, deactivations of matched users ------------------
+    updates: list[UserUpdate] = []
+    deactivate: list[tuple[DirectoryUser, str, str | None]] = []  # (user, reason, pid)
+    for pid in sorted(matched, key=_numeric_first):
+        user, want = matched[pid], desired.users[pid]
+        values: dict[str, Any] = {}
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        if user.personio_id != pid:
+            values["personio_id"], before["personio_id"], after["personio_id"] = pid, user.personio_id, pid
+            values["source"] = "personio"
+        for name in USER_FIELDS:
+            if name == "job_title" and not desired.sync_job_title:
+                continue
+            new, old = getattr(want, name), getattr(user, name)
+            if name == "email":
+                if new.lower() == old.lower():
+                    continue
+                if not email_free(new, user.id):
+                    warnings.append(
+                        SkippedRecord(
+                            pid,
+                            f"The new email address {new} belongs to another platform user: "
+                            f"{old} keeps its address.",
+                        )
+                    )
+                    continue
+                claim_email(new, user.id)
+            if (new or None) != (old or None):
+                values[name], before[name], after[name] = new, old, new
+        sup = supervisor_target(want)
+        current_sup = user_pid.get(user.supervisor_id) if user.supervisor_id else None
+        if user.supervisor_id is not None and current_sup is None:
+            current_sup = f"user:{user.supervisor_id}"  # a manual supervisor: replaced by Personio's
+        if sup != current_sup:
+            supervisors.append((pid, sup))
+            before["supervisor"] = users_by_id[user.supervisor_id].email if user.supervisor_id else None
+            after["supervisor"] = email_of_pid(sup)
+        if not want.active:
+            if user.status == "active":
+                deactivate.append((user, "Inactive in Personio.", pid))
+            if values:  # keep names and titles current even for leavers
+                updates.append(UserUpdate(user.id, values))
+                changes.append(Change("user", "update", want.email, pid, before, after))
+                counts["users_updated"] += 1
+            continue
+        if user.status != "active":
+            values["status"] = "active"
+            before["status"], after["status"] = user.status, "active"
+            updates.append(UserUpdate(user.id, values))
+            changes.append(Change("user", "reactivate", want.email, pid, before, after))
+            counts["users_reactivated"] += 1
+        elif values or "supervisor" in after:
+            if values:
+                updates.append(UserUpdate(user.id, values))
+            action = "link" if "personio_id" in values else "update"
+            changes.append(Change("user", action, want.email, pid, before, after))
+            counts["users_updated"] += 1
+
+    matched_ids = {u.id for u in matched.values()}
+    for user in directory.users:
+        if user.personio_id is None or user.id in matched_ids or user.status != "active":
+            continue
+        if user.personio_id in desired.skipped_ids:
+            continue  # a bad record this time: leave the user as it is
+        if user.personio_id in desired.out_of_scope:
+            deactivate.append(
+                (user, "No longer in scope (external employees are not synced).", user.personio_id)
+            )
+        elif user.personio_id not in desired.users:
+            deactivate.append((user, "No longer returned by Personio.", user.personio_id))
+
+    # The last active owner stays active, whatever Personio says.
+    active_owners = [u for u in directory.users if u.role == "owner" and u.status == "active"]
+    leaving_owner_ids = {u.id for u, _, _ in deactivate if u.role == "owner"}
+    if active_owners and all(u.id in leaving_owner_ids for u in active_owners):
+        keep = min(active_owners, key=lambda u: u.id)
+        deactivate = [d for d in deactivate if d[0].id != keep.id]
+        warnings.append(
+            SkippedRecord(
+                keep.personio_id,
+                f"{keep.email} is the last active owner of the organization and stays active.",
+            )
+        )
+    deactivated_ids: set[int] = set()
+    for user, reason, leaver_pid in sorted(deactivate, key=lambda d: d[0].id):
+        deactivated_ids.add(user.id)
+        updates.append(UserUpdate(user.id, {"status": "deactivated"}))
+        changes.append(
+            Change(
+                "user",
+                "deactivate",
+                user.email,
+                leaver_pid,
+                {"status": "active"},
+                {"status": "deactivated", "reason": reason},
+            )
+        )
+        counts["users_deactivated"] += 1
+
+    # --- teams ---------------------------------------------------------------------
+    team_plan = _plan_teams(desired, directory, final_pid_to_user, deactivated_ids, users_by_id)
+    changes.extend(team_plan.changes)
+    for key, value in team_plan.counts.items():
+        counts[key] += value
+
+    counts["skipped"] = len(warnings)
+    active_synced_before = sum(1 for u in directory.users if u.personio_id and u.status == "active")
+    active_after = sum(1 for u in desired.users.values() if u.active)
+    return Plan(
+        new_users=tuple(new_users),
+        user_updates=tuple(updates),
+        supervisors=tuple(supervisors),
+        new_teams=team_plan.new_teams,
+        team_renames=team_plan.renames,
+        team_deletes=team_plan.deletes,
+        membership_adds=team_plan.adds,
+        membership_removes=team_plan.removes,
+        membership_roles=team_plan.roles,
+        changes=tuple(changes),
+        warnings=tuple(warnings),
+        counts=dict(counts),
+        active_synced_before=active_synced_before,
+        active_after=active_after,
+    )
+
+
+def _numeric_first(key: str) -> tuple[int, int | str]:
+    return (0, int(key)) if key.isdigit() else (1, key)
+
+
+@dataclass(frozen=True)
+class _TeamPlan:
+    new_teams: tuple[NewTeam, ...]
+    renames: tuple[tuple[int, str], ...]
+    deletes: tuple[int, ...]
+    adds: tuple[MembershipAdd, ...]
+    removes: tuple[tuple[int, int], ...]
+    roles: tuple[tuple[int, int, str], ...]
+    changes: tuple[Change, ...]
+    counts: dict[str, int]
+
+
+def _plan_teams(
+    desired: DesiredState,
+    directory: Directory,
+    final_pid_to_user: dict[str, int | None],
+    deactivated_ids: set[int],
+    users_by_id: dict[int, DirectoryUser],
+) -> _TeamPlan:
+    managed: dict[TeamKey, DirectoryTeam] = {
+        (t.source_attribute, t.source_key or ""): t for t in directory.teams if t.source_attribute is not None
+    }
+    unmanaged_names = [t.name for t in directory.teams if t.source_attribute is None]
+    final_names = unique_names([t.name for t in desired.teams], taken=unmanaged_names)
+    wanted: dict[TeamKey, tuple[DesiredTeam, str]] = {
+        (t.attribute, t.key): (t, name) for t, name in zip(desired.teams, final_names, strict=True)
+    }
+    email = {pid: u.email for pid, u in desired.users.items()}
+    pid_of_user = {u.id: u.personio_id for u in directory.users}
+    changes: list[Change] = []
+    counts: Counter[str] = Counter()
+    new_teams: list[NewTeam] = []
+    renames: list[tuple[int, str]] = []
+    deletes: list[int] = []
+    adds: list[MembershipAdd] = []
+    removes: list[tuple[int, int]] = []
+    roles: list[tuple[int, int, str]] = []
+
+    for key, team in sorted(managed.items(), key=lambda kv: kv[1].id):
+        if key not in wanted:
+            deletes.append(team.id)
+            changes.append(
+                Change(
+                    "team", "delete", team.name, None, {"name": team.name, "members": len(team.members)}, None
+                )
+            )
+            counts["teams_deleted"] += 1
+
+    for key, (want, name) in wanted.items():
+        target: dict[str, str] = {pid: "member" for pid in want.members}
+        target.update({pid: "lead" for pid in want.leads})
+        # Only users that will exist can be members (a create may have been refused).
+        target = {pid: role for pid, role in target.items() if pid in final_pid_to_user}
+        current = managed.get(key)
+        if current is None:
+            if not target:
+                continue
+            new_teams.append(NewTeam(want.attribute, want.key, name))
+            changes.append(
+                Change(
+                    "team",
+                    "create",
+                    name,
+                    None,
+                    None,
+                    {"name": name, "source": want.attribute, "members": len(target)},
+                )
+            )
+            counts["teams_created"] += 1
+            for pid, role in sorted(target.items(), key=lambda kv: _numeric_first(kv[0])):
+                adds.append(MembershipAdd(key, pid, role))
+                changes.append(
+                    Change("membership", "add", f"{name} / {email.get(pid, pid)}", pid, None, {"role": role})
+                )
+                counts["memberships_added"] += 1
+            continue
+        if current.name != name:
+            renames.append((current.id, name))
+            changes.append(Change("team", "rename", name, None, {"name": current.name}, {"name": name}))
+            counts["teams_updated"] += 1
+        have: dict[int, str] = dict(current.members)
+        for user_id, role in sorted(have.items()):
+            member_pid = pid_of_user.get(user_id)
+            if member_pid is None or member_pid not in target or user_id in deactivated_ids:
+                removes.append((current.id, user_id))
+                changes.append(
+                    Change(
+                        "membership",
+                        "remove",
+                        f"{name} / {users_by_id[user_id].email}",
+                        member_pid,
+                        {"role": role},
+                        None,
+                    )
+                )
+                counts["memberships_removed"] += 1
+            elif target[member_pid] != role:
+                roles.append((current.id, user_id, target[member_pid]))
+                changes.append(
+                    Change(
+                        "membership",
+                        "update",
+                        f"{name} / {users_by_id[user_id].email}",
+                        member_pid,
+                        {"role": role},
+                        {"role": target[member_pid]},
+                    )
+                )
+                counts["teams_updated"] += 1
+        have_pids = {pid_of_user.get(uid) for uid in have}
+        for pid, role in sorted(target.items(), key=lambda kv: _numeric_first(kv[0])):
+            if pid in have_pids:
+                continue
+            adds.append(MembershipAdd(key, pid, role))
+            changes.append(
+                Change("membership", "add", f"{name} / {email.get(pid, pid)}", pid, None, {"role": role})
+            )
+            counts["memberships_added"] += 1
+
+    return _TeamPlan(
+        new_teams=tuple(new_teams),
+        renames=tuple(renames),
+        deletes=tuple(deletes),
+        adds=tuple(adds),
+        removes=tuple(removes),
+        roles=tuple(roles),
+        changes=tuple(changes),
+        counts=dict(counts),
+    )
+
+
+def check_safety(plan: Plan, settings: SyncSettings, *, approved: bool = False) -> ErrorInfo | None:
+    """The mass-deactivation and empty-source guards. None when the plan may be applied."""
+    if approved:
+        return None
+    if plan.active_synced_before > 0 and plan.active_after == 0:
+        return ErrorInfo(
+            code=SAFETY_STOP,
+            message=(
+                f"Personio returned no employee in scope while {plan.active_synced_before} synced users are "
+                "active. The run stopped before changing anything."
+            ),
+            hint=(
+                "Check in Personio that the API credentials can read employees and that the sync rules "
+                "(external users) are right. If this is intended, approve the run (dashboard, or "
+                "`python -m sync run SLUG --approve-safety`)."
+            ),
+        )
+    leaving = plan.counts.get("users_deactivated", 0)
+    limit = plan.active_synced_before * settings.safety_threshold_pct / 100
+    if leaving >= MIN_DEACTIVATIONS_FOR_SAFETY_STOP and leaving > limit:
+        share = round(100 * leaving / max(plan.active_synced_before, 1))
+        return ErrorInfo(
+            code=SAFETY_STOP,
+            message=(
+                f"The run would deactivate {leaving} of {plan.active_synced_before} active synced users "
+                f"({share}%, more than the safety threshold of {settings.safety_threshold_pct}%). "
+                "It stopped before changing anything."
+            ),
+            hint=(
+                "Check the leavers in Personio. If they are right, approve this run once (dashboard, or "
+                "`python -m sync run SLUG --approve-safety`); the threshold is a setting of the integration."
+            ),
+        )
+    return None

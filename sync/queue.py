@@ -1,0 +1,159 @@
+"""The run queue: enqueue, claim with a lease, renew, and fail runs whose lease expired.
+
+A claimed run is `running` with a lease owner and expiry. A partial unique index
+(storage.models.Run) lets the database refuse a second running run of one
+organization, so two schedulers, on SQLite or PostgreSQL, can never both run it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.clock import utcnow
+from storage.db import write_session
+from storage.models import Run
+from sync.errors import LEASE_EXPIRED, ErrorInfo
+
+log = logging.getLogger("sync.queue")
+
+LEASE_SECONDS = 120
+QUEUED = "queued"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+TRIGGERS = ("automatic", "manual", "activation")
+
+LEASE_EXPIRED_ERROR = ErrorInfo(
+    code=LEASE_EXPIRED,
+    message="The run stopped before it finished: the process running it ended (for example a restart "
+    "or a crash). Nothing was changed.",
+    hint="No action is needed: the next run proceeds normally. Use Run now to sync at once.",
+)
+
+
+def enqueue_run(
+    session: Session,
+    *,
+    org_id: int,
+    trigger: str,
+    user_id: int | None = None,
+    staff_id: int | None = None,
+    label: str | None = None,
+    approve_safety: bool = False,
+    now: datetime | None = None,
+) -> Run:
+    """Add a queued run (flushed, so it has an id). The caller commits."""
+    if trigger not in TRIGGERS:
+        raise ValueError(f"unknown trigger {trigger!r}")
+    run = Run(
+        org_id=org_id,
+        trigger=trigger,
+        triggered_by_user_id=user_id,
+        triggered_by_staff_id=staff_id,
+        triggered_by_label=label,
+        approve_safety=approve_safety,
+        status=QUEUED,
+        queued_at=now or utcnow(),
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def open_run(session: Session, org_id: int) -> Run | None:
+    """The organization's queued or running run, if any (oldest first)."""
+    return session.exec(
+        select(Run).where(Run.org_id == org_id, col(Run.status).in_((QUEUED, RUNNING))).order_by(col(Run.id))
+    ).first()
+
+
+def claim_run(
+    engine: Engine,
+    *,
+    worker_id: str,
+    run_id: int | None = None,
+    lease_seconds: int = LEASE_SECONDS,
+    now: datetime | None = None,
+) -> Run | None:
+    """Claim `run_id`, or else the oldest queued run whose organization has no running run.
+
+    Returns the claimed run (status running, leased to `worker_id`) or None.
+    """
+    now = now or utcnow()
+    with write_session(engine) as session:
+        query = select(Run).where(Run.status == QUEUED).order_by(col(Run.queued_at), col(Run.id))
+        if run_id is not None:
+            query = query.where(Run.id == run_id)
+        for run in session.exec(query.limit(50)).all():
+            others_running = session.exec(
+                select(Run.id).where(Run.org_id == run.org_id, Run.status == RUNNING)
+            ).first()
+            if others_running is not None:
+                continue
+            claimed = session.execute(
+                update(Run)
+                .where(col(Run.id) == run.id, col(Run.status) == QUEUED)
+                .values(
+                    status=RUNNING,
+                    lease_owner=worker_id,
+                    lease_expires_at=now + timedelta(seconds=lease_seconds),
+                    started_at=now,
+                )
+            )
+            if getattr(claimed, "rowcount", 0) != 1:
+                continue
+            try:
+                session.flush()
+            except IntegrityError:  # another process started a run of this organization
+                session.rollback()
+                return None
+            session.refresh(run)
+            return run
+    return None
+
+
+def renew_lease(engine: Engine, *, run_id: int, worker_id: str, lease_seconds: int = LEASE_SECONDS) -> bool:
+    """Extend the lease of a run this worker holds. False when the lease is no longer ours."""
+    with write_session(engine) as session:
+        result = session.execute(
+            update(Run)
+            .where(col(Run.id) == run_id, col(Run.status) == RUNNING, col(Run.lease_owner) == worker_id)
+            .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+
+def release_run(engine: Engine, *, run_id: int, worker_id: str) -> bool:
+    """Put a claimed run back in the queue (a scheduler shutting down before it started work)."""
+    with write_session(engine) as session:
+        result = session.execute(
+            update(Run)
+            .where(col(Run.id) == run_id, col(Run.status) == RUNNING, col(Run.lease_owner) == worker_id)
+            .values(status=QUEUED, lease_owner=None, lease_expires_at=None, started_at=None)
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+
+def fail_expired_runs(engine: Engine, *, now: datetime | None = None) -> list[Run]:
+    """Mark failed every running run whose lease expired (its process died). Returns them."""
+    now = now or utcnow()
+    with write_session(engine) as session:
+        expired = session.exec(
+            select(Run).where(Run.status == RUNNING, col(Run.lease_expires_at) < now)
+        ).all()
+        for run in expired:
+            run.status = FAILED
+            run.finished_at = now
+            run.lease_owner = None
+            run.lease_expires_at = None
+            run.error_code = LEASE_EXPIRED_ERROR.code
+            run.error_message = LEASE_EXPIRED_ERROR.message
+            run.error_hint = LEASE_EXPIRED_ERROR.hint
+            session.add(run)
+            log.warning("run %s of org %s failed: its lease expired", run.id, run.org_id)
+        return list(expired)
