@@ -1,7 +1,7 @@
-"""Time as the database stores it: naive UTC datetimes."""
+"""Time as the product stores it: aware UTC datetimes (SQLModel refuses naive ones)."""
 
 from datetime import UTC, datetime
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return datetime.now(UTC)

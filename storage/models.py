@@ -1,7 +1,7 @@
 """All tables of the product (DESIGN.md section 3), in one module.
 
-Timestamps are naive UTC datetimes (SQLite has no time zones); helpers in
-`storage.clock` produce them.
+Timestamps are aware UTC datetimes (SQLite stores them as UTC without an offset);
+`storage.clock.utcnow` produces them.
 """
 
 from __future__ import annotations

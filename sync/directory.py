@@ -83,3 +83,70 @@ def load_directory(session: Session, org_id: int) -> Directory:
         for tid, name, attr, key in team_rows
     )
     return Directory(users=users, teams=teams)
+
+
+def directory_report(session: Session, org_id: int) -> dict[str, list[dict[str, object]]]:
+    """The directory as people read it (and as `python -m sync directory --json` prints it)."""
+    users_t, teams_t, members_t = table(User), table(Team), table(TeamMember)
+    users = session.execute(
+        select(
+            users_t.c.id,
+            users_t.c.email,
+            users_t.c.first_name,
+            users_t.c.last_name,
+            users_t.c.job_title,
+            users_t.c.status,
+            users_t.c.role,
+            users_t.c.personio_id,
+            users_t.c.supervisor_id,
+            users_t.c.language,
+            users_t.c.source,
+        )
+        .where(users_t.c.org_id == org_id)
+        .order_by(users_t.c.email_key)
+    ).all()
+    email_of = {row.id: row.email for row in users}
+    teams = session.execute(
+        select(teams_t.c.id, teams_t.c.name, teams_t.c.source_attribute)
+        .where(teams_t.c.org_id == org_id)
+        .order_by(teams_t.c.name)
+    ).all()
+    memberships = session.execute(
+        select(members_t.c.team_id, members_t.c.user_id, members_t.c.role)
+        .join(teams_t, teams_t.c.id == members_t.c.team_id)
+        .where(teams_t.c.org_id == org_id)
+    ).all()
+    team_name = {t.id: t.name for t in teams}
+    teams_of: dict[int, list[str]] = {}
+    members_of: dict[int, list[str]] = {}
+    leads_of: dict[int, list[str]] = {}
+    for team_id, user_id, role in memberships:
+        teams_of.setdefault(user_id, []).append(team_name[team_id])
+        (leads_of if role == "lead" else members_of).setdefault(team_id, []).append(email_of[user_id])
+    return {
+        "users": [
+            {
+                "email": u.email,
+                "first_name": u.first_name,
+                "last_name": u.last_name,
+                "job_title": u.job_title,
+                "status": u.status,
+                "role": u.role,
+                "personio_id": u.personio_id,
+                "supervisor_email": email_of.get(u.supervisor_id) if u.supervisor_id else None,
+                "language": u.language,
+                "source": u.source,
+                "teams": sorted(teams_of.get(u.id, [])),
+            }
+            for u in users
+        ],
+        "teams": [
+            {
+                "name": t.name,
+                "source": t.source_attribute or "manual",
+                "members": sorted(members_of.get(t.id, [])),
+                "leads": sorted(leads_of.get(t.id, [])),
+            }
+            for t in teams
+        ],
+    }

@@ -16,7 +16,7 @@ _GRID_ORIGIN = datetime(2000, 1, 1, DAILY_AT_HOUR_UTC)
 
 
 def next_run_after(now: datetime, every_hours: int | None) -> datetime:
-    """The next automatic run strictly after `now` (naive UTC).
+    """The next automatic run strictly after `now` (UTC).
 
     Daily at 04:00 UTC when `every_hours` is None (or 0); else the next slot of the
     every-N-hours grid through 04:00 UTC. Raises ValueError for a negative or

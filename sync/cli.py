@@ -1,0 +1,344 @@
+"""The command line: `python -m sync COMMAND ...` (DESIGN.md section 7).
+
+Every command honours DATABASE_URL. Errors are one plain line on stderr (no
+traceback) and exit code 1; `--json` output goes to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import col, select
+
+from storage.db import make_engine, read_session, write_session
+from storage.models import Organization, Run, RunChange, RunWarning, StaffAccount, User
+from sync import lifecycle, queue
+from sync.accounts import AccountError, create_organization, create_staff
+from sync.directory import directory_report
+from sync.errors import SyncError
+from sync.runner import RunOutcome, TestResult, execute_run, test_integration
+from sync.settings import TEAM_ATTRIBUTES, InvalidSettings, save_settings
+
+WAIT_FOR_OPEN_RUN_SECONDS = 300
+
+
+class CommandError(Exception):
+    """A command cannot do what was asked: a message and a hint for the operator."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sync",
+        description="Personio Sync: keep the platform's users and teams in step with Personio.",
+        epilog="Every command honours DATABASE_URL (default sqlite:///data/app.db).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    org = commands.add_parser("org", help="organizations").add_subparsers(dest="org_command", required=True)
+    org_create = org.add_parser("create", help="create an organization with its first owner")
+    org_create.add_argument("--slug", required=True, help="short unique name, e.g. acme")
+    org_create.add_argument("--name", required=True, help="display name, e.g. 'Acme GmbH'")
+    org_create.add_argument("--owner-email", required=True)
+    org_create.add_argument("--owner-password", required=True, help="at least 8 characters")
+    org_create.add_argument(
+        "--addon",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="enable the paid Personio add-on (default: enabled)",
+    )
+
+    staff = commands.add_parser("staff", help="support staff").add_subparsers(
+        dest="staff_command", required=True
+    )
+    staff_create = staff.add_parser("create", help="create a support staff account")
+    staff_create.add_argument("--email", required=True)
+    staff_create.add_argument("--password", required=True, help="at least 8 characters")
+    staff_create.add_argument("--name", default="")
+
+    config = commands.add_parser("config", help="set the Personio integration's settings")
+    config.add_argument("slug")
+    config.add_argument("--client-id")
+    config.add_argument("--client-secret", help="stored encrypted; never shown again")
+    config.add_argument("--base-url", help="default https://api.personio.de (or PERSONIO_BASE_URL)")
+    config.add_argument("--language", choices=["en", "de", "fr", "es"], help="default language of new users")
+    config.add_argument("--sync-external", action=argparse.BooleanOptionalAction, default=None)
+    config.add_argument("--job-title", action=argparse.BooleanOptionalAction, default=None)
+    config.add_argument(
+        "--teams",
+        help=f"comma-separated team attributes ({','.join(TEAM_ATTRIBUTES)}); empty string for none",
+    )
+    config.add_argument(
+        "--safety-threshold", type=int, metavar="PCT", help="max share of users one run may deactivate"
+    )
+
+    test = commands.add_parser(
+        "test", help="check the settings and print the planned changes (writes nothing)"
+    )
+    test.add_argument("slug")
+    test.add_argument("--json", action="store_true")
+
+    run = commands.add_parser("run", help="one manual run now, in this process; exit 0 succeeded, 1 failed")
+    run.add_argument("slug")
+    run.add_argument("--json", action="store_true")
+    run.add_argument(
+        "--approve-safety", action="store_true", help="apply even if the safety guard would stop"
+    )
+
+    activate = commands.add_parser("activate", help="switch automatic runs on and queue the first run")
+    activate.add_argument("slug")
+    deactivate = commands.add_parser("deactivate", help="switch automatic runs off")
+    deactivate.add_argument("slug")
+
+    runs = commands.add_parser("runs", help="the organization's runs, newest first")
+    runs.add_argument("slug")
+    runs.add_argument("--json", action="store_true")
+    runs.add_argument("--limit", type=int, default=50)
+
+    directory = commands.add_parser("directory", help="the users and teams the platform holds now")
+    directory.add_argument("slug")
+    directory.add_argument("--json", action="store_true")
+
+    commands.add_parser(
+        "scheduler", help="the standalone scheduler (also: python -m sync.scheduler)", add_help=False
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["scheduler"]:
+        from sync.scheduler import main as scheduler_main
+
+        return scheduler_main(args_list[1:])
+    args = _parser().parse_args(args_list)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        engine = make_engine()
+        return int(_dispatch(engine, args))
+    except (CommandError, AccountError, InvalidSettings, SyncError) as exc:
+        hint = getattr(exc, "hint", "")
+        print(f"error: {exc}" + (f" Hint: {hint}" if hint else ""), file=sys.stderr)
+        return 1
+
+
+def _dispatch(engine: Engine, args: argparse.Namespace) -> int:
+    command = args.command
+    if command == "org":
+        org = create_organization(
+            engine,
+            slug=args.slug,
+            name=args.name,
+            owner_email=args.owner_email,
+            owner_password=args.owner_password,
+            addon_enabled=args.addon,
+        )
+        print(f"Created organization {org.slug} ({org.name}) with owner {args.owner_email}.")
+        return 0
+    if command == "staff":
+        staff = create_staff(engine, email=args.email, password=args.password, name=args.name)
+        print(f"Created support staff account {staff.email}.")
+        return 0
+    org_id = _org_id(engine, args.slug)
+    if command == "config":
+        return _config(engine, org_id, args)
+    if command == "test":
+        return _test(engine, org_id, as_json=args.json)
+    if command == "run":
+        return _run(engine, org_id, as_json=args.json, approve_safety=args.approve_safety)
+    if command == "activate":
+        run = lifecycle.activate(engine, org_id, label=_operator(), require_test=False)
+        print(
+            f"Activated {args.slug}: automatic runs are on; run {run.id} is queued (a scheduler executes it)."
+        )
+        return 0
+    if command == "deactivate":
+        lifecycle.deactivate(engine, org_id)
+        print(f"Deactivated {args.slug}: no more automatic runs.")
+        return 0
+    if command == "runs":
+        return _runs(engine, org_id, as_json=args.json, limit=args.limit)
+    if command == "directory":
+        with read_session(engine) as session:
+            report = directory_report(session, org_id)
+        if args.json:
+            print(json.dumps(report, indent=2, ensure_ascii=False))
+        else:
+            for user in report["users"]:
+                print(f"{user['status']:<12}{user['email']:<40}{user['first_name']} {user['last_name']}")
+            print(f"{len(report['users'])} users, {len(report['teams'])} teams")
+        return 0
+    raise CommandError(f"Unknown command {command!r}.")
+
+
+def _org_id(engine: Engine, slug: str) -> int:
+    with read_session(engine) as session:
+        org = session.exec(select(Organization).where(Organization.slug == slug.strip().lower())).first()
+    if org is None or org.id is None:
+        raise CommandError(
+            f"No organization with the slug {slug!r}.", "Create it with `python -m sync org create`."
+        )
+    return org.id
+
+
+def _operator() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}@{socket.gethostname()}"
+
+
+def _config(engine: Engine, org_id: int, args: argparse.Namespace) -> int:
+    teams = None
+    if args.teams is not None:
+        teams = [t.strip() for t in args.teams.split(",") if t.strip()]
+    integration = save_settings(
+        engine,
+        org_id,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        base_url=args.base_url,
+        language=args.language,
+        sync_external=args.sync_external,
+        sync_job_title=args.job_title,
+        team_attributes=teams,
+        safety_threshold_pct=args.safety_threshold,
+    )
+    print(
+        f"Saved: base URL {integration.base_url}, language {integration.language}, "
+        f"external users {'on' if integration.sync_external else 'off'}, "
+        f"job title {'on' if integration.sync_job_title else 'off'}, "
+        f"teams {','.join(integration.team_attributes) or 'none'}, "
+        f"safety threshold {integration.safety_threshold_pct}%, "
+        f"client secret {'set' if integration.client_secret_encrypted else 'NOT set'}."
+    )
+    return 0
+
+
+def _print_counts(counts: dict[str, int]) -> None:
+    for key, value in counts.items():
+        print(f"  {key.replace('_', ' '):<22}{value}")
+
+
+def _print_changes(changes: list[dict[str, Any]], warnings: list[dict[str, Any]], limit: int = 50) -> None:
+    for change in changes[:limit]:
+        print(f"  {change['entity']:<11}{change['action']:<11}{change['key']}")
+    if len(changes) > limit:
+        print(f"  ... and {len(changes) - limit} more (use --json for all)")
+    for warning in warnings:
+        print(f"  warning: Personio id {warning['personio_id']}: {warning['reason']}")
+
+
+def _test(engine: Engine, org_id: int, *, as_json: bool) -> int:
+    result: TestResult = test_integration(engine, org_id)
+    if as_json:
+        print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+    else:
+        if result.error:
+            print(f"Test failed: {result.error.message}\nHint: {result.error.hint}", file=sys.stderr)
+        else:
+            print(f"Test passed: {result.employees} employees read. A run would make these changes:")
+        _print_counts(result.counts)
+        _print_changes(result.changes, result.warnings)
+    return 0 if result.ok else 1
+
+
+def _run(engine: Engine, org_id: int, *, as_json: bool, approve_safety: bool) -> int:
+    worker = f"cli-{socket.gethostname()}-{os.getpid()}"
+    with write_session(engine) as session:
+        run = queue.enqueue_run(
+            session, org_id=org_id, trigger="manual", label=_operator(), approve_safety=approve_safety
+        )
+        run_id = run.id
+    assert run_id is not None
+    deadline = time.monotonic() + WAIT_FOR_OPEN_RUN_SECONDS
+    while queue.claim_run(engine, worker_id=worker, run_id=run_id) is None:
+        queue.fail_expired_runs(engine)
+        if time.monotonic() > deadline:
+            raise CommandError(
+                f"Run {run_id} is queued, but another run of this organization is still in progress.",
+                "A scheduler will execute it; follow it with `python -m sync runs SLUG`.",
+            )
+        time.sleep(1)
+    outcome: RunOutcome = execute_run(engine, run_id, worker_id=worker)
+    if as_json:
+        print(json.dumps(outcome.as_json(), indent=2, ensure_ascii=False))
+    else:
+        if outcome.error:
+            print(
+                f"Run {run_id} failed: {outcome.error.message}\nHint: {outcome.error.hint}", file=sys.stderr
+            )
+        else:
+            print(f"Run {run_id} succeeded.")
+        _print_counts(outcome.counts)
+        _print_changes(outcome.changes, outcome.warnings)
+    return 0 if outcome.status == queue.SUCCEEDED else 1
+
+
+def _runs(engine: Engine, org_id: int, *, as_json: bool, limit: int) -> int:
+    with read_session(engine) as session:
+        runs = session.exec(
+            select(Run).where(Run.org_id == org_id).order_by(col(Run.id).desc()).limit(limit)
+        ).all()
+        users = {u.id: u for u in session.exec(select(User).where(User.org_id == org_id)).all()}
+        staff = {s.id: s for s in session.exec(select(StaffAccount)).all()}
+        ids = [r.id for r in runs]
+        change_counts: dict[int, int] = {}
+        warning_counts: dict[int, int] = {}
+        for (run_id,) in session.execute(
+            select(RunChange.run_id).where(col(RunChange.run_id).in_(ids))
+        ).all():
+            change_counts[run_id] = change_counts.get(run_id, 0) + 1
+        for (run_id,) in session.execute(
+            select(RunWarning.run_id).where(col(RunWarning.run_id).in_(ids))
+        ).all():
+            warning_counts[run_id] = warning_counts.get(run_id, 0) + 1
+    rows: list[dict[str, Any]] = []
+    for run in runs:
+        if run.triggered_by_user_id and run.triggered_by_user_id in users:
+            who = users[run.triggered_by_user_id].email
+        elif run.triggered_by_staff_id and run.triggered_by_staff_id in staff:
+            who = staff[run.triggered_by_staff_id].email
+        else:
+            who = run.triggered_by_label or "Automatic"
+        rows.append(
+            {
+                "run_id": run.id,
+                "trigger": run.trigger,
+                "triggered_by": who,
+                "status": run.status,
+                "queued_at": run.queued_at.isoformat(),
+                "started_at": run.started_at.isoformat() if run.started_at else None,
+                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                "counts": run.counts,
+                "changes": change_counts.get(run.id or 0, 0),
+                "warnings": warning_counts.get(run.id or 0, 0),
+                "error": {"code": run.error_code, "message": run.error_message, "hint": run.error_hint}
+                if run.error_code
+                else None,
+            }
+        )
+    if as_json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    for row in rows:
+        error = row["error"]["message"] if row["error"] else ""
+        print(
+            f"{row['run_id']:>6}  {row['queued_at'][:19]}  {row['status']:<10}{row['trigger']:<11}"
+            f"{row['triggered_by']:<30}{row['changes']:>6} changes  {error}"
+        )
+    return 0
