@@ -246,7 +246,7 @@ def _synced(n: int) -> list[object]:
 
 
 def test_safety_stops_mass_deactivation_above_threshold_and_at_least_five() -> None:
-    users = _synced(20) + [make_user(99, "o@x.io", role="owner")]
+    users = [*_synced(20), make_user(99, "o@x.io", role="owner")]
     keep = [make_employee(i, email=f"u{i}@example.com") for i in range(1, 15)]  # 6 of 20 leave: 30%
     plan = plan_for(keep, directory(users))  # type: ignore[arg-type]
     stop = check_safety(plan, settings(safety_threshold_pct=25))
@@ -256,7 +256,7 @@ def test_safety_stops_mass_deactivation_above_threshold_and_at_least_five() -> N
 
 
 def test_safety_ignores_fewer_than_five_deactivations() -> None:
-    users = _synced(4) + [make_user(99, "o@x.io", role="owner")]
+    users = [*_synced(4), make_user(99, "o@x.io", role="owner")]
     plan = plan_for([], directory(users))  # type: ignore[arg-type]
     stop = check_safety(plan, settings())
     assert stop is not None and "no employee in scope" in stop.message  # the empty-source guard still holds
