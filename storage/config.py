@@ -20,3 +20,11 @@ def data_dir() -> Path:
 
 def personio_base_url() -> str:
     return (os.environ.get("PERSONIO_BASE_URL") or DEFAULT_PERSONIO_BASE_URL).rstrip("/")
+
+
+def personio_retry_backoff_seconds() -> float:
+    """Base of the exponential backoff between retries to Personio (PERSONIO_RETRY_BACKOFF_SECONDS)."""
+    value = float(os.environ.get("PERSONIO_RETRY_BACKOFF_SECONDS") or 1.0)
+    if value < 0:
+        raise ValueError("PERSONIO_RETRY_BACKOFF_SECONDS must not be negative")
+    return value

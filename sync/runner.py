@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from storage.clock import utcnow
+from storage.config import personio_retry_backoff_seconds
 from storage.db import read_session, write_session
 from storage.models import Integration, Organization, Run
 from sync import queue
@@ -113,7 +114,11 @@ def _fetch(
     client_id, secret = credentials(integration)
     factory = client_factory or PersonioClient
     with factory(
-        base_url=integration.base_url, client_id=client_id, client_secret=secret, on_progress=on_progress
+        base_url=integration.base_url,
+        client_id=client_id,
+        client_secret=secret,
+        on_progress=on_progress,
+        backoff_base=personio_retry_backoff_seconds(),
     ) as client:
         result = client.fetch_employees(required=required_attributes(settings))
     skipped = [SkippedRecord(s.personio_id, s.reason) for s in result.skipped]

@@ -31,3 +31,8 @@ def engine(db_path: Path) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{db_path}")
     yield engine
     engine.dispose()
+
+
+from tests.support.cli import cli  # noqa: E402, F401
+from tests.support.sandbox import sandbox, sandbox_factory  # noqa: E402, F401
+from tests.support.smtp import smtp_server  # noqa: E402, F401
