@@ -1,0 +1,51 @@
+"""Personio Sync dashboard: page config, the login gate and the pages each role may use.
+
+Run with `streamlit run dashboard.py`. Pages are registered per role, so a page a
+role may not use does not exist for it. Each role's first page (and the login page)
+share the url path `home`: logging in or out lands on the new role's first page
+instead of on a page that no longer exists. No url path equals a file name in
+`pages/`, so Streamlit's folder-based page discovery never runs a page without
+this gate.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import _ui
+
+st.set_page_config(page_title="Personio Sync", page_icon=":material/sync_alt:", layout="wide")
+
+HOME = "home"
+who = _ui.principal()
+
+if who is None:
+    home = st.Page("pages/login.py", title="Log in", icon=":material/login:", url_path=HOME, default=True)
+    page = st.navigation([home], position="hidden")
+elif who.is_staff:
+    home = st.Page(
+        "pages/support.py",
+        title="Organizations",
+        icon=":material/support_agent:",
+        url_path=HOME,
+        default=True,
+    )
+    runs = st.Page("pages/runs.py", title="Runs", icon=":material/history:", url_path="history")
+    page = st.navigation({"Support": [home, runs]})
+else:
+    home = st.Page(
+        "pages/integration.py", title="Integration", icon=":material/tune:", url_path=HOME, default=True
+    )
+    runs = st.Page("pages/runs.py", title="Runs", icon=":material/history:", url_path="history")
+    people = st.Page("pages/directory.py", title="Directory", icon=":material/group:", url_path="people")
+    page = st.navigation({"Personio": [home, runs, people]})
+
+if who is not None:
+    with st.sidebar:
+        st.markdown(f"**{who.name}**  \n{who.email}")
+        st.caption("Support · all organizations" if who.is_staff else f"Owner · {who.org_name}")
+        if st.button("Log out", icon=":material/logout:", key="logout"):
+            _ui.log_out()
+            st.switch_page(home)
+
+page.run()

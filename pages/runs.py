@@ -1,0 +1,197 @@
+"""Runs: every sync run, newest first, with a detail panel for the selected run.
+
+Owners see their organization; support staff pick one organization or all of them.
+The table and panel refresh themselves while a run is queued or running.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import _ui
+from sync.views import addon_enabled, organizations_overview, scheduler_status
+from sync.views_changes import COUNT_LABELS, changes_frame, warnings_frame
+from sync.views_runs import (
+    PAGE_SIZE,
+    TRIGGER_LABELS,
+    RunDetail,
+    changes_per_run,
+    has_open_run,
+    list_runs,
+    run_detail,
+    runs_frame,
+)
+
+OPEN_REFRESH_SECONDS = 2.0
+IDLE_REFRESH_SECONDS = 30.0
+ALL = 0
+
+who = _ui.require_principal()
+engine = _ui.engine()
+
+if who.is_staff:
+    orgs = organizations_overview(engine)
+    names = {ALL: "All organizations"} | {o.id: o.name for o in orgs}
+    head, picker = st.columns([3, 2], vertical_alignment="bottom")
+    head.title("Sync runs")
+    choice = picker.selectbox("Organization", list(names), format_func=lambda i: names[i], key="runs_org")
+    org_id: int | None = None if choice == ALL else int(choice)
+else:
+    who = _ui.require_owner()
+    org_id = who.org_id
+    assert org_id is not None
+    st.title("Sync runs")
+    if not addon_enabled(engine, org_id):
+        st.info(
+            "The Personio integration is a paid add-on that is not enabled for your organization. "
+            "Your account manager enables it.",
+            icon=":material/workspace_premium:",
+        )
+        st.stop()
+
+show_org = who.is_staff and org_id is None
+
+
+def draw_detail(detail: RunDetail) -> None:
+    with st.container(border=True):
+        st.subheader(f"Run #{detail.id} · {detail.status_label}")
+        trigger = TRIGGER_LABELS.get(detail.trigger, detail.trigger)
+        by = detail.triggered_by
+        st.caption(
+            f"{detail.org_name} · {trigger} · triggered by {by.text} · queued {_ui.when(detail.queued_at)}"
+        )
+        if detail.status == "queued":
+            st.info("⏳ Waiting for the scheduler to pick this run up.")
+            if not scheduler_status(engine).running:
+                st.warning(
+                    "No scheduler is running, so the run waits. Start it with `make run` "
+                    "(or `python -m sync.scheduler`).",
+                    icon=":material/warning:",
+                )
+            return
+        if detail.status == "running":
+            st.info(f"🔄 Running since {_ui.when(detail.started_at)}. This panel updates by itself.")
+            return
+        if detail.error is not None:
+            st.error(detail.error.message, icon=":material/error:")
+            st.info(detail.error.hint, icon=":material/lightbulb:")
+            st.caption(
+                f"Failed {_ui.when(detail.finished_at)} · error code `{detail.error.code}` · "
+                f"ran {_ui.duration(detail.started_at, detail.finished_at)}"
+            )
+            if not detail.changes:
+                return
+        else:
+            st.caption(
+                f"Finished {_ui.when(detail.finished_at)} · took "
+                f"{_ui.duration(detail.started_at, detail.finished_at)}"
+            )
+        keys = [k for k in COUNT_LABELS if k != "skipped"]
+        columns = st.columns(3)
+        for index, key in enumerate(keys):
+            columns[index % 3].metric(COUNT_LABELS[key], detail.counts.get(key, 0))
+        if detail.counts.get("skipped"):
+            st.caption(f"{detail.counts['skipped']} Personio records were skipped (see Warnings).")
+        st.markdown(f"**Changes** ({detail.changes_total})")
+        if detail.changes:
+            st.dataframe(
+                changes_frame(detail.changes),
+                hide_index=True,
+                width="stretch",
+                height=300,
+                column_config={"Change": st.column_config.TextColumn(width="large")},
+                key=f"run_changes_{detail.id}",
+            )
+            if detail.changes_total > len(detail.changes):
+                st.caption(f"The first {len(detail.changes)} changes are shown.")
+        else:
+            st.caption("Nothing changed: Personio and the platform were already in step.")
+        if detail.warnings:
+            st.markdown(f"**Warnings** ({len(detail.warnings)})")
+            st.dataframe(
+                warnings_frame(detail.warnings), hide_index=True, width="stretch", key=f"run_warn_{detail.id}"
+            )
+
+
+open_at_start = has_open_run(engine, org_id=org_id)
+
+
+@st.fragment(run_every=OPEN_REFRESH_SECONDS if open_at_start else IDLE_REFRESH_SECONDS)
+def runs_table() -> None:
+    if has_open_run(engine, org_id=org_id) != open_at_start:
+        st.rerun()  # a run started or finished: redraw the page, the chart and the timer
+    page_number = int(st.session_state.get("runs_page", 1))
+    run_page = list_runs(engine, org_id=org_id, page=page_number)
+    if run_page.total == 0:
+        st.info(
+            "No runs yet. Runs appear here when the integration is activated, on Run now, and on "
+            "every scheduled sync.",
+            icon=":material/history:",
+        )
+        return
+    table_col, detail_col = st.columns([3, 2], gap="medium")
+    with table_col:
+        frame = runs_frame(run_page, with_org=show_org)
+        event = st.dataframe(
+            frame,
+            hide_index=True,
+            width="stretch",
+            height=min(38 + 35 * len(frame), 660),
+            on_select="rerun",
+            selection_mode="single-row",
+            key=f"runs_table_{org_id}_{run_page.page}",
+            column_config={
+                "Run": st.column_config.NumberColumn("Run", format="#%d", width="small"),
+                "Triggered at": st.column_config.DatetimeColumn(
+                    "Triggered at (UTC)", format="YYYY-MM-DD HH:mm:ss"
+                ),
+                "Avatar": st.column_config.ImageColumn("", width=40),
+                "Triggered by": st.column_config.TextColumn("Triggered by", width="medium"),
+                "Status": st.column_config.TextColumn("Status", width="small"),
+                "Changes": st.column_config.NumberColumn("Changes", width="small"),
+                "Error": st.column_config.TextColumn("Error", width="large"),
+            },
+        )
+        first = (run_page.page - 1) * run_page.page_size + 1
+        last = first + len(run_page.rows) - 1
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.caption(f"Runs {first} to {last} of {run_page.total:,} · newest first · select a row for details")
+            if run_page.pages > 1:
+                st.number_input(
+                    "Page",
+                    min_value=1,
+                    max_value=run_page.pages,
+                    value=run_page.page,
+                    step=1,
+                    key="runs_page",
+                    width=140,
+                    help=f"{run_page.pages} pages of {PAGE_SIZE} runs",
+                )
+    rows = event.selection.rows if event is not None else []
+    with detail_col:
+        if not rows:
+            with st.container(border=True):
+                st.markdown("**Run details**")
+                st.caption("Select a run in the table to see what it changed, or why it failed.")
+            return
+        run_id = int(frame.iloc[rows[0]]["Run"])
+        detail = run_detail(engine, run_id, org_id=None if who.is_staff else org_id)
+        if detail is None:
+            st.info("That run is no longer available.")
+        else:
+            draw_detail(detail)
+
+
+runs_table()
+
+chart = changes_per_run(engine, org_id=org_id)
+if not chart.empty:
+    st.subheader("Changes per run")
+    st.bar_chart(
+        chart,
+        x="Finished",
+        y=["Users", "Teams", "Memberships"],
+        x_label="Run finished (UTC)",
+        y_label="Changes",
+        height=260,
+    )

@@ -1,0 +1,136 @@
+"""Support (staff): organizations, add-on switch, schedule, scheduler heartbeats, email outbox.
+
+Staff see no client secret here or anywhere: no view returns one.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import _ui
+from sync.lifecycle import set_addon, set_schedule
+from sync.timetable import describe_schedule
+from sync.views import (
+    heartbeats_frame,
+    organizations_frame,
+    organizations_overview,
+    outbox_frame,
+    outbox_summary,
+    scheduler_status,
+)
+
+SCHEDULE_CHOICES: list[int | None] = [None, 1, 2, 3, 4, 6, 8, 12]
+
+who = _ui.require_principal()
+if not who.is_staff:
+    st.info("This page is for support staff.", icon=":material/lock:")
+    st.stop()
+engine = _ui.engine()
+
+st.title("Organizations")
+st.caption("Every customer organization, its Personio add-on and integration, and the scheduler.")
+_ui.show_flash()
+
+orgs = organizations_overview(engine)
+scheduler = scheduler_status(engine)
+outbox = outbox_summary(engine)
+
+metrics = st.columns(5)
+metrics[0].metric("Organizations", len(orgs), border=True)
+metrics[1].metric("Active integrations", sum(o.state == "active" for o in orgs), border=True)
+metrics[2].metric("Paused", sum(o.state == "paused" for o in orgs), border=True)
+metrics[3].metric(
+    "Scheduler",
+    "Running" if scheduler.running else "Not running",
+    border=True,
+    help=f"Last heartbeat {_ui.when(scheduler.last_seen)}",
+)
+metrics[4].metric("Emails failing", outbox.failing, border=True, help=f"{outbox.pending} waiting to be sent")
+
+st.dataframe(organizations_frame(orgs), hide_index=True, width="stretch", key="support_orgs")
+
+if orgs:
+    st.subheader("Manage an organization")
+    by_id = {o.id: o for o in orgs}
+    with st.container(border=True):
+        chosen_id = st.selectbox(
+            "Organization",
+            list(by_id),
+            format_func=lambda i: f"{by_id[i].name} ({by_id[i].slug})",
+            key="support_org",
+        )
+        org = by_id[chosen_id]
+        left, right = st.columns(2, gap="large")
+        with left:
+            enabled = st.toggle(
+                "Personio add-on enabled",
+                value=org.addon_enabled,
+                key=f"support_addon_{org.id}",
+                help="The paid add-on. Owners see the integration only while it is enabled.",
+            )
+            if enabled != org.addon_enabled:
+                set_addon(engine, org.id, enabled)
+                _ui.flash(
+                    "success",
+                    f"The Personio add-on is now {'enabled' if enabled else 'disabled'} for {org.name}.",
+                )
+                st.rerun()
+            state = {"inactive": "not active", "active": "active", "paused": "paused"}.get(
+                org.state, org.state
+            )
+            st.caption(
+                f"Integration {state}"
+                + ("" if org.configured else ", credentials not entered yet")
+                + f" · next run {_ui.when(org.next_run_at) if org.state == 'active' else '—'}"
+            )
+        with right:
+            every = st.selectbox(
+                "Schedule",
+                SCHEDULE_CHOICES,
+                index=SCHEDULE_CHOICES.index(org.schedule_every_hours)
+                if org.schedule_every_hours in SCHEDULE_CHOICES
+                else 0,
+                format_func=lambda hours: describe_schedule(hours).capitalize(),
+                key=f"support_schedule_{org.id}",
+            )
+            if every != org.schedule_every_hours:
+                set_schedule(engine, org.id, every)
+                _ui.flash("success", f"{org.name} now syncs {describe_schedule(every)}.")
+                st.rerun()
+        if st.button("Open this organization's runs", icon=":material/history:", key="support_open_runs"):
+            st.session_state["runs_org"] = org.id
+            st.switch_page("pages/runs.py")
+
+st.subheader("Scheduler")
+if scheduler.running:
+    st.success(
+        f"Running: {scheduler.live_instances} instance(s), last heartbeat {_ui.when(scheduler.last_seen)}.",
+        icon=":material/check_circle:",
+    )
+else:
+    st.warning(
+        "No scheduler is running: queued and scheduled runs wait. Start one with `make run` "
+        "(or `python -m sync.scheduler`).",
+        icon=":material/warning:",
+    )
+beats = heartbeats_frame(engine)
+if not beats.empty:
+    st.dataframe(beats, hide_index=True, width="stretch", key="support_heartbeats")
+
+st.subheader("Email outbox")
+st.caption(
+    f"{outbox.sent} sent · {outbox.pending} waiting · {outbox.failing} failing. "
+    "An email leaves the outbox only when the mail server accepted it."
+)
+only_failures = st.toggle("Only failures", value=outbox.failing > 0, key="support_outbox_failures")
+emails = outbox_frame(engine, failures_only=only_failures)
+if emails.empty:
+    st.caption("No failed emails." if only_failures else "No emails yet.")
+else:
+    st.dataframe(
+        emails,
+        hide_index=True,
+        width="stretch",
+        key="support_outbox",
+        column_config={"Last error": st.column_config.TextColumn(width="large")},
+    )
