@@ -155,7 +155,8 @@ def runs_table() -> None:
         first = (run_page.page - 1) * run_page.page_size + 1
         last = first + len(run_page.rows) - 1
         with st.container(horizontal=True, vertical_alignment="center"):
-            st.caption(f"Runs {first} to {last} of {run_page.total:,} · newest first · select a row for details")
+            total = f"{run_page.total:,}"
+            st.caption(f"Runs {first} to {last} of {total}, newest first. Select a row for details.")
             if run_page.pages > 1:
                 st.number_input(
                     "Page",
