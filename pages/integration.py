@@ -27,6 +27,7 @@ TEST_KEY = "integration_test"
 SECRET_ROUND_KEY = "integration_secret_round"
 REPLACE_SECRET_KEY = "integration_replace_secret"
 REFRESH_SECONDS = 2.0
+LANGUAGE_NAMES_IN_ENGLISH = {"en": "English", "de": "German", "fr": "French", "es": "Spanish"}
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,17 @@ if not view.addon_enabled:
 
 
 # --- dialogs ---------------------------------------------------------------------------------
+# Which dialog is open lives in session state (closed by its buttons or by dismissing it), so
+# a button inside a dialog works whether Streamlit reruns the dialog alone or the whole page.
+
+OPEN_DIALOG_KEY = "integration_open_dialog"
 
 
-@st.dialog("Activate the Personio integration", width="medium")
+def close_dialog() -> None:
+    st.session_state.pop(OPEN_DIALOG_KEY, None)
+
+
+@st.dialog("Activate the Personio integration", width="medium", on_dismiss=close_dialog)
 def activate_dialog(current: IntegrationView) -> None:
     language = LANGUAGES.get(current.language, current.language)
     st.markdown(
@@ -90,6 +99,7 @@ You can deactivate at any time; settings and history are kept."""
     )
     left, right = st.columns(2)
     if left.button("Cancel", key="activate_cancel", width="stretch"):
+        close_dialog()
         st.rerun()
     if right.button("Activate integration", type="primary", key="activate_confirm", width="stretch"):
         try:
@@ -97,11 +107,12 @@ You can deactivate at any time; settings and history are kept."""
         except SyncError as error:
             _ui.show_error(error.info)
             return
+        close_dialog()
         _ui.flash("success", f"The integration is active. The first run (#{run.id}) has started.")
         st.rerun()
 
 
-@st.dialog("Deactivate the Personio integration")
+@st.dialog("Deactivate the Personio integration", on_dismiss=close_dialog)
 def deactivate_dialog() -> None:
     st.markdown(
         "Automatic runs stop. Users and teams stay as they are, and your settings and run history "
@@ -109,9 +120,11 @@ def deactivate_dialog() -> None:
     )
     left, right = st.columns(2)
     if left.button("Cancel", key="deactivate_cancel", width="stretch"):
+        close_dialog()
         st.rerun()
     if right.button("Deactivate", type="primary", key="deactivate_confirm", width="stretch"):
         deactivate(engine, org_id)
+        close_dialog()
         _ui.flash("success", "The integration is deactivated. No further runs will start.")
         st.rerun()
 
@@ -140,17 +153,24 @@ with actions, st.container(horizontal=True, horizontal_alignment="right"):
         if st.button("Run now", icon=":material/play_arrow:", key="run_now"):
             queue_run()
         if st.button("Deactivate", icon=":material/pause:", key="deactivate"):
-            deactivate_dialog()
-    else:
-        if st.button(
-            "Activate",
-            type="primary",
-            icon=":material/power_settings_new:",
-            key="activate",
-            disabled=not view.tested,
-            help=None if view.tested else "Save your settings and run a passing Test first.",
-        ):
-            activate_dialog(view)
+            st.session_state[OPEN_DIALOG_KEY] = "deactivate"
+    elif st.button(
+        "Activate",
+        type="primary",
+        icon=":material/power_settings_new:",
+        key="activate",
+        disabled=not view.tested,
+        help=None if view.tested else "Save your settings and run a passing Test first.",
+    ):
+        st.session_state[OPEN_DIALOG_KEY] = "activate"
+
+open_dialog = st.session_state.get(OPEN_DIALOG_KEY)
+if open_dialog == "activate" and view.state not in ("active", "paused") and view.tested:
+    activate_dialog(view)
+elif open_dialog == "deactivate" and view.state in ("active", "paused"):
+    deactivate_dialog()
+else:
+    close_dialog()
 
 _ui.show_flash()
 
@@ -200,10 +220,13 @@ def draw_banner(current: IntegrationView) -> None:
     if current.open_run is not None:
         run = current.open_run
         verb = "is running" if run.status == "running" else "is queued"
-        st.info(f"🔄 Run #{run.id} {verb} (started {_ui.when(run.queued_at)}). This page updates by itself.")
+        st.info(
+            f"Run #{run.id} {verb} (started {_ui.when(run.queued_at)}). This page updates by itself.",
+            icon=":material/autorenew:",
+        )
     elif current.last_run is not None:
         run = current.last_run
-        icon = "✅" if run.status == "succeeded" else "❌"
+        icon = ":green[:material/check_circle:]" if run.status == "succeeded" else ":red[:material/cancel:]"
         outcome = "succeeded" if run.status == "succeeded" else "failed"
         st.caption(
             f"{icon} Last run #{run.id} {outcome} {_ui.when(run.finished_at)}. Details on the Runs page."
@@ -211,11 +234,14 @@ def draw_banner(current: IntegrationView) -> None:
 
     scheduler = scheduler_status(engine)
     if scheduler.running:
-        st.caption(f"🟢 The scheduler is running (last heartbeat {_ui.when(scheduler.last_seen)}).")
+        st.caption(
+            f":green[:material/radio_button_checked:] The scheduler is running "
+            f"(last heartbeat {_ui.when(scheduler.last_seen)})."
+        )
     elif current.state != "inactive" or current.open_run is not None:
         st.caption(
-            "⚪ No scheduler is running, so runs wait until one starts. "
-            "Start it with `make run` (or `python -m sync.scheduler`)."
+            ":orange[:material/radio_button_unchecked:] No scheduler is running, so runs wait until one "
+            "starts. Start it with `make run` (or `python -m sync.scheduler`)."
         )
 
 
@@ -310,7 +336,7 @@ with section(
         format_func=lambda code: LANGUAGES[code],
         key="integration_language",
     )
-    written = " and ".join(LANGUAGES[c] for c in EMAIL_LANGUAGES)
+    written = " and ".join(LANGUAGE_NAMES_IN_ENGLISH.get(c, LANGUAGES[c]) for c in EMAIL_LANGUAGES)
     st.caption(
         f"Welcome emails are written in {written}. For other languages the welcome email is sent "
         "in English, while the user's platform language is still set as chosen."
@@ -409,7 +435,10 @@ with st.container(horizontal=True, vertical_alignment="center"):
     if pending:
         st.caption("You have unsaved changes. Test saves them first.")
     elif view.tested:
-        st.caption(f"✅ The settings as saved passed a Test {_ui.when(view.last_test_ok_at)}.")
+        st.caption(
+            ":green[:material/check_circle:] The settings as saved passed a Test "
+            f"{_ui.when(view.last_test_ok_at)}."
+        )
     elif view.configured:
         st.caption("The settings as saved have not passed a Test yet.")
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from pages import _ui
 from sync.views import addon_enabled, organizations_overview, scheduler_status
-from sync.views_changes import COUNT_LABELS, changes_frame, warnings_frame
+from sync.views_changes import changes_frame, warnings_frame
 from sync.views_runs import (
     PAGE_SIZE,
     TRIGGER_LABELS,
@@ -25,6 +25,19 @@ from sync.views_runs import (
 OPEN_REFRESH_SECONDS = 2.0
 IDLE_REFRESH_SECONDS = 30.0
 ALL = 0
+COUNT_GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
+    (
+        "Users",
+        [
+            ("users_created", "Created"),
+            ("users_updated", "Updated"),
+            ("users_deactivated", "Deactivated"),
+            ("users_reactivated", "Reactivated"),
+        ],
+    ),
+    ("Teams", [("teams_created", "Created"), ("teams_updated", "Renamed"), ("teams_deleted", "Deleted")]),
+    ("Memberships", [("memberships_added", "Added"), ("memberships_removed", "Removed")]),
+]
 
 who = _ui.require_principal()
 engine = _ui.engine()
@@ -61,7 +74,7 @@ def draw_detail(detail: RunDetail) -> None:
             f"{detail.org_name} · {trigger} · triggered by {by.text} · queued {_ui.when(detail.queued_at)}"
         )
         if detail.status == "queued":
-            st.info("⏳ Waiting for the scheduler to pick this run up.")
+            st.info("Waiting for the scheduler to pick this run up.", icon=":material/hourglass_top:")
             if not scheduler_status(engine).running:
                 st.warning(
                     "No scheduler is running, so the run waits. Start it with `make run` "
@@ -70,7 +83,10 @@ def draw_detail(detail: RunDetail) -> None:
                 )
             return
         if detail.status == "running":
-            st.info(f"🔄 Running since {_ui.when(detail.started_at)}. This panel updates by itself.")
+            st.info(
+                f"Running since {_ui.when(detail.started_at)}. This panel updates by itself.",
+                icon=":material/autorenew:",
+            )
             return
         if detail.error is not None:
             st.error(detail.error.message, icon=":material/error:")
@@ -86,10 +102,10 @@ def draw_detail(detail: RunDetail) -> None:
                 f"Finished {_ui.when(detail.finished_at)} · took "
                 f"{_ui.duration(detail.started_at, detail.finished_at)}"
             )
-        keys = [k for k in COUNT_LABELS if k != "skipped"]
-        columns = st.columns(3)
-        for index, key in enumerate(keys):
-            columns[index % 3].metric(COUNT_LABELS[key], detail.counts.get(key, 0))
+        for group, keys in COUNT_GROUPS:
+            st.markdown(f"**{group}**")
+            for column, (key, label) in zip(st.columns(4), keys, strict=False):
+                column.metric(label, detail.counts.get(key, 0))
         if detail.counts.get("skipped"):
             st.caption(f"{detail.counts['skipped']} Personio records were skipped (see Warnings).")
         st.markdown(f"**Changes** ({detail.changes_total})")
@@ -190,9 +206,10 @@ if not chart.empty:
     st.subheader("Changes per run")
     st.bar_chart(
         chart,
-        x="Finished",
+        x="Label",
         y=["Users", "Teams", "Memberships"],
-        x_label="Run finished (UTC)",
+        x_label="Run, finished at (UTC)",
+        sort=False,
         y_label="Changes",
         height=260,
     )

@@ -21,6 +21,11 @@ from sync.views import (
 
 SCHEDULE_CHOICES: list[int | None] = [None, 1, 2, 3, 4, 6, 8, 12]
 
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 who = _ui.require_principal()
 if not who.is_staff:
     st.info("This page is for support staff.", icon=":material/lock:")
@@ -90,7 +95,7 @@ if orgs:
                 index=SCHEDULE_CHOICES.index(org.schedule_every_hours)
                 if org.schedule_every_hours in SCHEDULE_CHOICES
                 else 0,
-                format_func=lambda hours: describe_schedule(hours).capitalize(),
+                format_func=lambda hours: _sentence(describe_schedule(hours)),
                 key=f"support_schedule_{org.id}",
             )
             if every != org.schedule_every_hours:

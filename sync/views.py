@@ -33,6 +33,11 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def table_time(moment: datetime | None) -> datetime | None:
+    """A time for a table column headed "(UTC)": naive, so no "+00:00" is shown."""
+    return as_utc(moment).replace(tzinfo=None) if moment is not None else None
+
+
 # Shown next to each team checkbox until a Test has fetched real names.
 GENERIC_TEAM_EXAMPLES: dict[str, list[str]] = {
     "supervisor": ["Peter Wright's team", "Anna Schmidt's team"],
@@ -228,13 +233,14 @@ def heartbeats_frame(engine: Engine, *, now: datetime | None = None, limit: int 
                 "Instance": beat.instance_id,
                 "Host": beat.host,
                 "PID": beat.pid,
-                "Started": beat.started_at,
-                "Last seen": beat.last_seen,
+                "Started (UTC)": table_time(beat.started_at),
+                "Last seen (UTC)": table_time(beat.last_seen),
                 "Seconds ago": int((as_utc(now) - as_utc(beat.last_seen)).total_seconds()),
             }
         )
     return pd.DataFrame(
-        records, columns=["State", "Instance", "Host", "PID", "Started", "Last seen", "Seconds ago"]
+        records,
+        columns=["State", "Instance", "Host", "PID", "Started (UTC)", "Last seen (UTC)", "Seconds ago"],
     )
 
 
@@ -441,13 +447,13 @@ def outbox_frame(engine: Engine, *, failures_only: bool = False, limit: int = 20
         records.append(
             {
                 "State": state,
-                "Created": email.created_at,
+                "Created (UTC)": table_time(email.created_at),
                 "Organization": org.name if org else "",
                 "To": email.to,
                 "Kind": email.kind.replace("_", " "),
                 "Subject": email.subject,
                 "Attempts": email.attempts,
-                "Sent": email.sent_at,
+                "Sent (UTC)": table_time(email.sent_at),
                 "Last error": email.last_error or "",
             }
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -132,6 +132,11 @@ def triggered_by(
     return TriggeredBy(name="Automatic", email="", avatar=automatic_avatar_uri())
 
 
+def _table_time(moment: datetime) -> datetime:
+    """Naive UTC for table cells (the column header says UTC)."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 _TriggerUser = aliased(User)
 _TriggerStaff = aliased(StaffAccount)
 
@@ -230,7 +235,7 @@ def runs_frame(run_page: RunPage, *, with_org: bool = False) -> pd.DataFrame:
             record["Organization"] = row.org_name
         record.update(
             {
-                "Triggered at": row.triggered_at,
+                "Triggered at": _table_time(row.triggered_at),
                 "Avatar": row.triggered_by.avatar,
                 "Triggered by": row.triggered_by.text,
                 "Status": row.status_label,
@@ -318,7 +323,8 @@ def has_open_run(engine: Engine, *, org_id: int | None) -> bool:
 def changes_per_run(engine: Engine, *, org_id: int | None, limit: int = 200) -> pd.DataFrame:
     """Finished runs (the latest `limit`, oldest first) with what each changed, for a chart.
 
-    Columns: Finished (datetime), Run, Users, Teams, Memberships.
+    Columns: Finished (naive UTC), Run, Label ("#12 · 11-25 04:00", for the chart's axis), Users,
+    Teams, Memberships.
     """
     with read_session(engine) as session:
         query = select(col(Run.id), col(Run.finished_at), col(Run.counts)).where(
@@ -332,8 +338,9 @@ def changes_per_run(engine: Engine, *, org_id: int | None, limit: int = 200) -> 
         counts = counts or {}
         records.append(
             {
-                "Finished": finished_at,
+                "Finished": _table_time(finished_at),
                 "Run": run_id,
+                "Label": f"#{run_id} · {_table_time(finished_at):%m-%d %H:%M}",
                 "Users": sum(
                     count_of(counts, k)
                     for k in ("users_created", "users_updated", "users_deactivated", "users_reactivated")
@@ -344,4 +351,4 @@ def changes_per_run(engine: Engine, *, org_id: int | None, limit: int = 200) -> 
                 "Memberships": sum(count_of(counts, k) for k in ("memberships_added", "memberships_removed")),
             }
         )
-    return pd.DataFrame(records, columns=["Finished", "Run", "Users", "Teams", "Memberships"])
+    return pd.DataFrame(records, columns=["Finished", "Run", "Label", "Users", "Teams", "Memberships"])
