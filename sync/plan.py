@@ -10,79 +10,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.directory import Directory, DirectoryTeam, DirectoryUser
+from sync.changes import COUNT_KEYS, Change, MembershipAdd, NewTeam, NewUser, UserUpdate, numeric_first
+from sync.directory import Directory, DirectoryUser
 from sync.errors import SAFETY_STOP, ErrorInfo
-from sync.rules import DesiredState, DesiredTeam, DesiredUser, SkippedRecord, unique_names
+from sync.plan_teams import plan_teams
+from sync.rules import DesiredState, DesiredUser, SkippedRecord
 from sync.settings import SyncSettings
 
-COUNT_KEYS: tuple[str, ...] = (
-    "users_created",
-    "users_updated",
-    "users_deactivated",
-    "users_reactivated",
-    "teams_created",
-    "teams_updated",
-    "teams_deleted",
-    "memberships_added",
-    "memberships_removed",
-    "skipped",
-)
 MIN_DEACTIVATIONS_FOR_SAFETY_STOP = 5
 USER_FIELDS = ("email", "first_name", "last_name", "job_title")
 
-TeamKey = tuple[str, str]  # (source attribute, source key)
-
-
-@dataclass(frozen=True)
-class Change:
-    """One line of the preview and of the run's change log."""
-
-    entity: str  # user | team | membership
-    action: str  # user: create|update|link|deactivate|reactivate; team: create|rename|delete;
-    # membership: add|remove|update
-    key: str  # email, team name, or "team name / email"
-    personio_id: str | None = None
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "entity": self.entity,
-            "action": self.action,
-            "key": self.key,
-            "personio_id": self.personio_id,
-            "before": self.before,
-            "after": self.after,
-        }
-
-
-@dataclass(frozen=True)
-class NewUser:
-    personio_id: str
-    email: str
-    first_name: str
-    last_name: str
-    job_title: str | None
-
-
-@dataclass(frozen=True)
-class UserUpdate:
-    user_id: int
-    values: dict[str, Any]  # column -> new value; "status" may be active | deactivated
-
-
-@dataclass(frozen=True)
-class NewTeam:
-    attribute: str
-    key: str
-    name: str
-
-
-@dataclass(frozen=True)
-class MembershipAdd:
-    team: TeamKey
-    personio_id: str
-    role: str  # member | lead
+__all__ = ["COUNT_KEYS", "Change", "Plan", "check_safety", "make_plan"]
 
 
 @dataclass(frozen=True)
@@ -106,10 +44,6 @@ class Plan:
     @property
     def is_empty(self) -> bool:
         return not self.changes
-
-
-def _full_name(first: str, last: str) -> str:
-    return f"{first} {last}".strip()
 
 
 @dataclass
@@ -188,10 +122,9 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
             )
 
     # Personio ids that will be linked users after this run (for supervisor links).
+    matched_ids = {u.id for u in matched.values()}
     final_pid_to_user: dict[str, int | None] = {
-        u.personio_id: u.id
-        for u in directory.users
-        if u.personio_id and u.id not in {m.id for m in matched.values()}
+        u.personio_id: u.id for u in directory.users if u.personio_id and u.id not in matched_ids
     }
     for pid, user in matched.items():
         final_pid_to_user[pid] = user.id
@@ -244,7 +177,7 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
     # --- updates, links, reactivations, deactivations of matched users ------------------
     updates: list[UserUpdate] = []
     deactivate: list[tuple[DirectoryUser, str, str | None]] = []  # (user, reason, pid)
-    for pid in sorted(matched, key=_numeric_first):
+    for pid in sorted(matched, key=numeric_first):
         user, want = matched[pid], desired.users[pid]
         values: dict[str, Any] = {}
         before: dict[str, Any] = {}
@@ -300,7 +233,6 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
             changes.append(Change("user", action, want.email, pid, before, after))
             counts["users_updated"] += 1
 
-    matched_ids = {u.id for u in matched.values()}
     for user in directory.users:
         if user.personio_id is None or user.id in matched_ids or user.status != "active":
             continue
@@ -342,7 +274,7 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
         counts["users_deactivated"] += 1
 
     # --- teams ---------------------------------------------------------------------
-    team_plan = _plan_teams(desired, directory, final_pid_to_user, deactivated_ids, users_by_id)
+    team_plan = plan_teams(desired, directory, final_pid_to_user, deactivated_ids, users_by_id)
     changes.extend(team_plan.changes)
     for key, value in team_plan.counts.items():
         counts[key] += value
@@ -365,141 +297,6 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
         counts=dict(counts),
         active_synced_before=active_synced_before,
         active_after=active_after,
-    )
-
-
-def _numeric_first(key: str) -> tuple[int, int | str]:
-    return (0, int(key)) if key.isdigit() else (1, key)
-
-
-@dataclass(frozen=True)
-class _TeamPlan:
-    new_teams: tuple[NewTeam, ...]
-    renames: tuple[tuple[int, str], ...]
-    deletes: tuple[int, ...]
-    adds: tuple[MembershipAdd, ...]
-    removes: tuple[tuple[int, int], ...]
-    roles: tuple[tuple[int, int, str], ...]
-    changes: tuple[Change, ...]
-    counts: dict[str, int]
-
-
-def _plan_teams(
-    desired: DesiredState,
-    directory: Directory,
-    final_pid_to_user: dict[str, int | None],
-    deactivated_ids: set[int],
-    users_by_id: dict[int, DirectoryUser],
-) -> _TeamPlan:
-    managed: dict[TeamKey, DirectoryTeam] = {
-        (t.source_attribute, t.source_key or ""): t for t in directory.teams if t.source_attribute is not None
-    }
-    unmanaged_names = [t.name for t in directory.teams if t.source_attribute is None]
-    final_names = unique_names([t.name for t in desired.teams], taken=unmanaged_names)
-    wanted: dict[TeamKey, tuple[DesiredTeam, str]] = {
-        (t.attribute, t.key): (t, name) for t, name in zip(desired.teams, final_names, strict=True)
-    }
-    email = {pid: u.email for pid, u in desired.users.items()}
-    pid_of_user = {u.id: u.personio_id for u in directory.users}
-    changes: list[Change] = []
-    counts: Counter[str] = Counter()
-    new_teams: list[NewTeam] = []
-    renames: list[tuple[int, str]] = []
-    deletes: list[int] = []
-    adds: list[MembershipAdd] = []
-    removes: list[tuple[int, int]] = []
-    roles: list[tuple[int, int, str]] = []
-
-    for key, team in sorted(managed.items(), key=lambda kv: kv[1].id):
-        if key not in wanted:
-            deletes.append(team.id)
-            changes.append(
-                Change(
-                    "team", "delete", team.name, None, {"name": team.name, "members": len(team.members)}, None
-                )
-            )
-            counts["teams_deleted"] += 1
-
-    for key, (want, name) in wanted.items():
-        target: dict[str, str] = {pid: "member" for pid in want.members}
-        target.update({pid: "lead" for pid in want.leads})
-        # Only users that will exist can be members (a create may have been refused).
-        target = {pid: role for pid, role in target.items() if pid in final_pid_to_user}
-        current = managed.get(key)
-        if current is None:
-            if not target:
-                continue
-            new_teams.append(NewTeam(want.attribute, want.key, name))
-            changes.append(
-                Change(
-                    "team",
-                    "create",
-                    name,
-                    None,
-                    None,
-                    {"name": name, "source": want.attribute, "members": len(target)},
-                )
-            )
-            counts["teams_created"] += 1
-            for pid, role in sorted(target.items(), key=lambda kv: _numeric_first(kv[0])):
-                adds.append(MembershipAdd(key, pid, role))
-                changes.append(
-                    Change("membership", "add", f"{name} / {email.get(pid, pid)}", pid, None, {"role": role})
-                )
-                counts["memberships_added"] += 1
-            continue
-        if current.name != name:
-            renames.append((current.id, name))
-            changes.append(Change("team", "rename", name, None, {"name": current.name}, {"name": name}))
-            counts["teams_updated"] += 1
-        have: dict[int, str] = dict(current.members)
-        for user_id, role in sorted(have.items()):
-            member_pid = pid_of_user.get(user_id)
-            if member_pid is None or member_pid not in target or user_id in deactivated_ids:
-                removes.append((current.id, user_id))
-                changes.append(
-                    Change(
-                        "membership",
-                        "remove",
-                        f"{name} / {users_by_id[user_id].email}",
-                        member_pid,
-                        {"role": role},
-                        None,
-                    )
-                )
-                counts["memberships_removed"] += 1
-            elif target[member_pid] != role:
-                roles.append((current.id, user_id, target[member_pid]))
-                changes.append(
-                    Change(
-                        "membership",
-                        "update",
-                        f"{name} / {users_by_id[user_id].email}",
-                        member_pid,
-                        {"role": role},
-                        {"role": target[member_pid]},
-                    )
-                )
-                counts["teams_updated"] += 1
-        have_pids = {pid_of_user.get(uid) for uid in have}
-        for pid, role in sorted(target.items(), key=lambda kv: _numeric_first(kv[0])):
-            if pid in have_pids:
-                continue
-            adds.append(MembershipAdd(key, pid, role))
-            changes.append(
-                Change("membership", "add", f"{name} / {email.get(pid, pid)}", pid, None, {"role": role})
-            )
-            counts["memberships_added"] += 1
-
-    return _TeamPlan(
-        new_teams=tuple(new_teams),
-        renames=tuple(renames),
-        deletes=tuple(deletes),
-        adds=tuple(adds),
-        removes=tuple(removes),
-        roles=tuple(roles),
-        changes=tuple(changes),
-        counts=dict(counts),
     )
 
 
