@@ -7,7 +7,9 @@ Fixtures:
 - `browser_page`: a Playwright page in Debian's Chromium; on failure a screenshot goes to
   `test-artifacts/<test name>.png`.
 
-Helpers: `wait_for_app(page)` waits until Streamlit's script has finished running.
+Helpers: `wait_for_app(page)` waits until Streamlit's script has finished running; `new_app()`
+and `app_logged_in(engine, email, password)` build an in-process `AppTest` of `dashboard.py`
+(it reads DATABASE_URL, so it uses the test's database).
 """
 
 from __future__ import annotations
@@ -40,12 +42,46 @@ CHROMIUM_ARGS = [
 ]
 
 __all__ = [
+    "DASHBOARD",
     "DashboardServer",
+    "app_logged_in",
     "browser_page",
     "dashboard_scheduler",
     "dashboard_server",
+    "new_app",
+    "page_text",
+    "pytest_runtest_makereport",
     "wait_for_app",
 ]
+DASHBOARD = REPO_ROOT / "dashboard.py"
+APP_TIMEOUT = 120.0
+
+
+def new_app() -> Any:
+    """An AppTest of the dashboard, not yet run."""
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(DASHBOARD), default_timeout=APP_TIMEOUT)
+
+
+TEXT_ELEMENTS = ("title", "header", "subheader", "markdown", "caption", "info", "success", "warning", "error")
+
+
+def page_text(app: Any) -> str:
+    """Everything a person reads on an AppTest's rendered page, as one string."""
+    parts: list[str] = []
+    for kind in TEXT_ELEMENTS:
+        parts += [str(element.value) for element in getattr(app, kind)]
+    return "\n".join(parts)
+
+
+def app_logged_in(engine: Any, email: str, password: str) -> Any:
+    """An AppTest that logged in with real credentials (sync.login.authenticate) and ran once."""
+    from sync.login import authenticate
+
+    app = new_app()
+    app.session_state["principal"] = authenticate(engine, email, password)
+    return app.run()
 
 
 def _free_port() -> int:
