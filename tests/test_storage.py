@@ -90,3 +90,33 @@ def test_the_database_refuses_two_running_runs_of_one_organization(engine: Engin
         for _ in range(2):
             session.add(Run(org_id=org_id, trigger="manual", status="running", queued_at=utcnow()))
             session.flush()
+
+
+def test_write_sessions_take_the_write_lock_at_begin(engine: Engine, db_path: Path) -> None:
+    import sqlite3
+
+    with write_session(engine) as session:
+        session.execute(text("SELECT 1"))  # no write yet: BEGIN IMMEDIATE already holds the lock
+        other = sqlite3.connect(db_path, timeout=0.05, isolation_level=None)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.close()
+
+
+def test_a_new_migration_is_applied_once(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import storage.db as db
+
+    calls: list[int] = []
+
+    def _v2(conn: object) -> None:
+        calls.append(2)
+        conn.execute(text("ALTER TABLE organization ADD COLUMN note VARCHAR"))  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (2, _v2)])
+    monkeypatch.setattr(db, "SCHEMA_VERSION", 2)
+    assert db.migrate(engine) == 2
+    assert db.migrate(engine) == 2
+    assert calls == [2]
+    assert current_version(engine) == 2
+    with engine.connect() as conn:
+        assert "note" in [row[1] for row in conn.exec_driver_sql("PRAGMA table_info(organization)")]
