@@ -7,7 +7,7 @@ organization, so two schedulers, on SQLite or PostgreSQL, can never both run it.
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, update
@@ -16,10 +16,9 @@ from sqlmodel import Session, col, select
 
 from storage.clock import utcnow
 from storage.db import write_session
-from storage.models import Run
+from storage.models import Integration, Run
 from sync.errors import LEASE_EXPIRED, ErrorInfo
-
-log = logging.getLogger("sync.queue")
+from sync.timetable import next_run_after
 
 LEASE_SECONDS = 120
 QUEUED = "queued"
@@ -140,7 +139,7 @@ def release_run(engine: Engine, *, run_id: int, worker_id: str) -> bool:
 
 
 def fail_expired_runs(engine: Engine, *, now: datetime | None = None) -> list[Run]:
-    """Mark failed every running run whose lease expired (its process died). Returns them."""
+    """Mark failed every running run whose lease expired (its process died). Returns them; the caller logs."""
     now = now or utcnow()
     with write_session(engine) as session:
         expired = session.exec(
@@ -155,5 +154,52 @@ def fail_expired_runs(engine: Engine, *, now: datetime | None = None) -> list[Ru
             run.error_message = LEASE_EXPIRED_ERROR.message
             run.error_hint = LEASE_EXPIRED_ERROR.hint
             session.add(run)
-            log.warning("run %s of org %s failed: its lease expired", run.id, run.org_id)
         return list(expired)
+
+
+@dataclass(frozen=True)
+class EnqueuedRun:
+    run_id: int
+    org_id: int
+    next_run_at: datetime
+
+
+def enqueue_due_runs(engine: Engine, *, now: datetime) -> list[EnqueuedRun]:
+    """Queue an automatic run for each active integration that is due and has no open run.
+
+    `next_run_at` moves to the next slot after `now` in the same transaction, with a
+    conditional update, so two schedulers cannot both queue the slot and a slot missed
+    for days runs once. An active integration without a next run time gets one.
+    """
+    queued: list[EnqueuedRun] = []
+    with write_session(engine) as session:
+        integrations = session.exec(
+            select(Integration)
+            .where(
+                Integration.state == "active",
+                (col(Integration.next_run_at).is_(None)) | (col(Integration.next_run_at) <= now),
+            )
+            .order_by(col(Integration.next_run_at), col(Integration.id))
+        ).all()
+        for integration in integrations:
+            due_at = integration.next_run_at
+            if due_at is not None and open_run(session, integration.org_id) is not None:
+                continue  # the open run finishes first; the slot stays due until then
+            following = next_run_after(now, integration.schedule_every_hours)
+            moved = session.execute(
+                update(Integration)
+                .where(
+                    col(Integration.id) == integration.id,
+                    col(Integration.state) == "active",
+                    col(Integration.next_run_at).is_(None)
+                    if due_at is None
+                    else col(Integration.next_run_at) == due_at,
+                )
+                .values(next_run_at=following)
+            )
+            if getattr(moved, "rowcount", 0) != 1 or due_at is None:
+                continue
+            run = enqueue_run(session, org_id=integration.org_id, trigger="automatic", now=now)
+            assert run.id is not None
+            queued.append(EnqueuedRun(run_id=run.id, org_id=integration.org_id, next_run_at=following))
+    return queued
