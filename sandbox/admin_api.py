@@ -1,0 +1,165 @@
+"""The sandbox's own control API under `/_admin/`: JSON in and out, no auth, never part of Personio's.
+
+Each function runs with the sandbox lock held. Errors answer `{"error": "<message>"}`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sandbox.company import DEPARTMENT, OFFICE, TEAM
+from sandbox.credentials import Credential
+from sandbox.faults import FaultError, Faults
+from sandbox.personnel import PersonnelError, delete, flat_record, hire, org_units, rename_unit, update
+from sandbox.state import SandboxState
+from sandbox.wire import Request, Response, json_response
+
+
+def admin_error(status: int, message: str) -> Response:
+    """An admin API error: `{"error": message}`."""
+    return json_response(status, {"error": message})
+
+
+def _body(request: Request) -> Any:
+    """The JSON body; a PersonnelError (400) when it is not JSON."""
+    try:
+        return request.json()
+    except ValueError:
+        raise PersonnelError(400, "the body is not valid JSON") from None
+
+
+def health(state: SandboxState, request: Request) -> Response:
+    """`GET /_admin/health`: the server answers."""
+    return json_response(200, {"ok": True})
+
+
+def overview(state: SandboxState, request: Request) -> Response:
+    """`GET /_admin/state`: size, seed, company, faults, counters and credentials (without secrets)."""
+    return json_response(
+        200,
+        {
+            "employees": state.company.count(),
+            "seed": state.config.seed,
+            "company": {"name": state.company.name, "domain": state.company.domain},
+            "rate_limit": state.config.rate_limit,
+            "faults": state.faults.as_dict(),
+            "stats": state.stats.as_dict(),
+            "credentials": [
+                {"client_id": c.client_id, "withheld": sorted(c.withheld)}
+                for c in state.credentials.credentials.values()
+            ],
+        },
+    )
+
+
+def stats(state: SandboxState, request: Request) -> Response:
+    """`GET /_admin/stats`."""
+    return json_response(200, state.stats.as_dict())
+
+
+def reset_stats(state: SandboxState, request: Request) -> Response:
+    """`POST /_admin/stats/reset`: zero the counters."""
+    state.stats = type(state.stats)()
+    return json_response(200, state.stats.as_dict())
+
+
+def reset(state: SandboxState, request: Request) -> Response:
+    """`POST /_admin/reset`: regenerate the company and clear faults, counters, added credentials, tokens."""
+    state.reset()
+    return json_response(200, {"ok": True, "employees": state.company.count()})
+
+
+def list_employees(state: SandboxState, request: Request) -> Response:
+    """`GET /_admin/employees`: every employee as a flat record, by id."""
+    company = state.company
+    return json_response(200, [flat_record(company, employee) for employee in company.ordered()])
+
+
+def get_employee(state: SandboxState, request: Request, employee_id: str) -> Response:
+    """`GET /_admin/employees/{id}`."""
+    employee = state.company.employees.get(int(employee_id))
+    if employee is None:
+        return admin_error(404, f"employee {employee_id} not found")
+    return json_response(200, flat_record(state.company, employee))
+
+
+def hire_employee(state: SandboxState, request: Request) -> Response:
+    """`POST /_admin/employees`: hire; 201 with the new flat record."""
+    employee = hire(state.company, _body(request), state.now())
+    return json_response(201, flat_record(state.company, employee))
+
+
+def update_employee(state: SandboxState, request: Request, employee_id: str) -> Response:
+    """`PATCH /_admin/employees/{id}`: change flat fields (leave, rehire, transfer, new email...)."""
+    employee = state.company.employees.get(int(employee_id))
+    if employee is None:
+        return admin_error(404, f"employee {employee_id} not found")
+    update(state.company, employee, _body(request), state.now())
+    return json_response(200, flat_record(state.company, employee))
+
+
+def delete_employee(state: SandboxState, request: Request, employee_id: str) -> Response:
+    """`DELETE /_admin/employees/{id}`: the person disappears from Personio's answers."""
+    delete(state.company, int(employee_id), state.now())
+    return json_response(200, {"ok": True, "deleted": int(employee_id)})
+
+
+def list_org_units(state: SandboxState, request: Request) -> Response:
+    """`GET /_admin/org-units`."""
+    return json_response(200, org_units(state.company))
+
+
+def _renamer(kind: str) -> Any:
+    def rename(state: SandboxState, request: Request, unit_id: str) -> Response:
+        body = _body(request)
+        name = body.get("name") if isinstance(body, dict) else None
+        unit = rename_unit(state.company, kind, int(unit_id), name)
+        return json_response(200, {"id": unit.id, "name": unit.name})
+
+    rename.__doc__ = f'`PATCH /_admin/{kind.lower()}s/{{id}}` with `{{"name": ...}}`: rename.'
+    return rename
+
+
+rename_department = _renamer(DEPARTMENT)
+rename_team = _renamer(TEAM)
+rename_office = _renamer(OFFICE)
+
+
+def add_credential(state: SandboxState, request: Request) -> Response:
+    """`POST /_admin/credentials` `{client_id?, client_secret?, withheld?: [keys]}`: 201 with the
+    credential; missing id or secret are generated."""
+    body = _body(request) or {}
+    if not isinstance(body, dict):
+        return admin_error(422, "the body must be a JSON object")
+    client_id = body.get("client_id") or f"papi-{secrets.token_hex(8)}"
+    client_secret = body.get("client_secret") or f"papi-{secrets.token_urlsafe(24)}"
+    withheld = body.get("withheld") or []
+    if not isinstance(client_id, str) or not isinstance(client_secret, str):
+        return admin_error(422, "client_id and client_secret must be strings")
+    if not isinstance(withheld, list) or not all(isinstance(key, str) for key in withheld):
+        return admin_error(422, "withheld must be a list of attribute keys")
+    state.credentials.add(Credential(client_id, client_secret, frozenset(withheld)))
+    return json_response(
+        201, {"client_id": client_id, "client_secret": client_secret, "withheld": sorted(set(withheld))}
+    )
+
+
+def get_faults(state: SandboxState, request: Request) -> Response:
+    """`GET /_admin/faults`."""
+    return json_response(200, state.faults.as_dict())
+
+
+def set_faults(state: SandboxState, request: Request) -> Response:
+    """`PUT /_admin/faults`: switch on (or off) any subset of faults; the rest stay as they are."""
+    try:
+        state.faults.update(_body(request))
+    except FaultError as error:
+        return admin_error(422, str(error))
+    return json_response(200, state.faults.as_dict())
+
+
+def clear_faults(state: SandboxState, request: Request) -> Response:
+    """`DELETE /_admin/faults`: every fault off."""
+    state.faults = Faults()
+    return json_response(200, state.faults.as_dict())

@@ -1,0 +1,134 @@
+"""Faults switched on through the admin API, each for a number of upcoming requests or until cleared."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+UNTIL_CLEARED = -1
+SERVER_ERROR_STATUSES = (500, 502, 503, 504)
+
+
+class FaultError(ValueError):
+    """A fault setting the admin API cannot accept."""
+
+
+# Faults that hit a number of requests; the count goes down by one per request hit.
+COUNTED: tuple[str, ...] = (
+    "rate_limit_storm",
+    "server_error",
+    "hang",
+    "malformed_json",
+    "truncated_page",
+    "total_drift",
+    "auth_server_error",
+)
+
+
+@dataclass
+class Faults:
+    """The fault switches. Counts: 0 = off, N = the next N matching requests, -1 = until cleared."""
+
+    remaining: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTED, 0))
+    server_error_status: int = 500
+    hang_seconds: float = 0.0
+    drift_delta: int = 5  # > 0: total counts phantom records; < 0: the last records are missing
+    empty_result: bool = False
+    withheld_attributes: frozenset[str] = frozenset()
+    latency_ms: int = 0
+    wrong_credentials: bool = False
+
+    def take(self, name: str) -> bool:
+        """Whether fault `name` hits this request; uses up one of its count."""
+        left = self.remaining[name]
+        if left == 0:
+            return False
+        if left > 0:
+            self.remaining[name] = left - 1
+        return True
+
+    def update(self, settings: Any) -> None:
+        """Apply a `PUT /_admin/faults` body (any subset of keys). Raises FaultError, changing nothing."""
+        if not isinstance(settings, dict):
+            raise FaultError("the body must be a JSON object")
+        staged = replace(self, remaining=dict(self.remaining))
+        for name, value in settings.items():
+            staged._set(name, value)
+        self.__dict__.update(staged.__dict__)
+
+    def _set(self, name: str, value: Any) -> None:
+        if name in ("rate_limit_storm", "malformed_json", "truncated_page", "auth_server_error"):
+            self.remaining[name] = _count(name, value)
+        elif name == "server_error":
+            spec = _spec(name, value, {"status": 500})
+            status = spec["status"]
+            if status not in SERVER_ERROR_STATUSES:
+                raise FaultError(f"server_error.status must be one of {SERVER_ERROR_STATUSES}")
+            self.server_error_status = status
+            self.remaining[name] = _count(name, spec.get("count", 0))
+        elif name == "hang":
+            spec = _spec(name, value, {"seconds": 30})
+            seconds = spec["seconds"]
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+                raise FaultError("hang.seconds must be a number >= 0")
+            self.hang_seconds = float(seconds)
+            self.remaining[name] = _count(name, spec.get("count", 0))
+        elif name == "total_drift":
+            spec = _spec(name, value, {"delta": 5})
+            delta = spec["delta"]
+            if not _is_int(delta) or delta == 0:
+                raise FaultError("total_drift.delta must be a non-zero integer")
+            self.drift_delta = delta
+            self.remaining[name] = _count(name, spec.get("count", 0))
+        elif name in ("empty_result", "wrong_credentials"):
+            if not isinstance(value, bool):
+                raise FaultError(f"{name} must be true or false")
+            setattr(self, name, value)
+        elif name == "withheld_attributes":
+            if value is None:
+                value = []
+            if not isinstance(value, list) or not all(isinstance(key, str) for key in value):
+                raise FaultError("withheld_attributes must be a list of attribute keys")
+            self.withheld_attributes = frozenset(value)
+        elif name == "latency_ms":
+            if not _is_int(value) or value < 0:
+                raise FaultError("latency_ms must be an integer >= 0")
+            self.latency_ms = value
+        else:
+            raise FaultError(f"unknown fault {name!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The current switches, in the shape `PUT /_admin/faults` accepts."""
+        remaining = self.remaining
+        return {
+            "rate_limit_storm": remaining["rate_limit_storm"],
+            "server_error": {"status": self.server_error_status, "count": remaining["server_error"]},
+            "hang": {"seconds": self.hang_seconds, "count": remaining["hang"]},
+            "malformed_json": remaining["malformed_json"],
+            "truncated_page": remaining["truncated_page"],
+            "total_drift": {"delta": self.drift_delta, "count": remaining["total_drift"]},
+            "empty_result": self.empty_result,
+            "withheld_attributes": sorted(self.withheld_attributes),
+            "latency_ms": self.latency_ms,
+            "wrong_credentials": self.wrong_credentials,
+            "auth_server_error": remaining["auth_server_error"],
+        }
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _count(name: str, value: Any) -> int:
+    if not _is_int(value) or value < UNTIL_CLEARED:
+        raise FaultError(f"{name} count must be an integer >= -1")
+    return int(value)
+
+
+def _spec(name: str, value: Any, defaults: dict[str, Any]) -> dict[str, Any]:
+    """A fault given as `{"count": N, ...}` or as a bare count N (other fields take their defaults)."""
+    if _is_int(value):
+        return {**defaults, "count": value}
+    if not isinstance(value, dict) or set(value) - {"count", *defaults}:
+        raise FaultError(f"{name} must be a count or an object with keys count, {', '.join(defaults)}")
+    return {**defaults, **value}
