@@ -152,8 +152,9 @@ def _raise_keyboard_interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 
 def handle_sigterm() -> None:
-    """SIGTERM stops the services the same way Ctrl-C does."""
+    """SIGTERM and SIGINT (Ctrl-C) stop the services, even when started with SIGINT ignored."""
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
