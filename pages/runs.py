@@ -157,14 +157,15 @@ def runs_table() -> None:
             selection_mode="single-row",
             key=f"runs_table_{org_id}_{run_page.page}",
             column_config={
-                "Run": st.column_config.NumberColumn("Run", format="#%d", width="small"),
+                "Run": st.column_config.NumberColumn("Run", format="#%d", width=56),
+                "Organization": st.column_config.TextColumn("Organization", width=110),
                 "Triggered at": st.column_config.DatetimeColumn(
-                    "Triggered at (UTC)", format="YYYY-MM-DD HH:mm:ss"
+                    "Triggered at (UTC)", format="YYYY-MM-DD HH:mm", width=135
                 ),
-                "Avatar": st.column_config.ImageColumn("", width=40),
-                "Triggered by": st.column_config.TextColumn("Triggered by", width="medium"),
-                "Status": st.column_config.TextColumn("Status", width="small"),
-                "Changes": st.column_config.NumberColumn("Changes", width="small"),
+                "Avatar": st.column_config.ImageColumn("", width=36),
+                "Triggered by": st.column_config.TextColumn("Triggered by", width=210),
+                "Status": st.column_config.TextColumn("Status", width=112),
+                "Changes": st.column_config.NumberColumn("Changes", width=72),
                 "Error": st.column_config.TextColumn("Error", width="large"),
             },
         )

@@ -77,13 +77,22 @@ def _label(field: str) -> str:
     return FIELD_LABELS.get(field, field.replace("_", " "))
 
 
-def describe_change(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> str:
-    """`before -> after` for the fields that differ; the values alone for a create or delete."""
+def describe_change(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, *, key: str = ""
+) -> str:
+    """`before -> after` for the fields that differ; the values alone for a create or delete.
+
+    A value equal to `key` (the change's name or email, shown in its own column) is left out.
+    """
     if before and after:
         fields = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
         return "; ".join(f"{_label(k)}: {_show(before.get(k))} → {_show(after.get(k))}" for k in fields)
     values = after or before or {}
-    return "; ".join(f"{_label(k)}: {_show(v)}" for k, v in values.items() if v not in (None, ""))
+    return "; ".join(
+        f"{_label(k)}: {_show(v)}"
+        for k, v in values.items()
+        if v not in (None, "") and not (key and v == key)
+    )
 
 
 def action_label(action: str) -> str:
@@ -98,7 +107,7 @@ def changes_frame(changes: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
             "Action": action_label(str(c.get("action", ""))),
             "Name or email": str(c.get("key", "")),
             "Personio ID": _show(c.get("personio_id")) if c.get("personio_id") else "",
-            "Change": describe_change(c.get("before"), c.get("after")),
+            "Change": describe_change(c.get("before"), c.get("after"), key=str(c.get("key", ""))),
         }
         for c in changes
     ]
