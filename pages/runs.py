@@ -136,8 +136,11 @@ open_at_start = has_open_run(engine, org_id=org_id)
 def runs_table() -> None:
     if has_open_run(engine, org_id=org_id) != open_at_start:
         st.rerun()  # a run started or finished: redraw the page, the chart and the timer
-    page_number = int(st.session_state.get("runs_page", 1))
+    page_key = f"runs_page_{org_id}"
+    page_number = int(st.session_state.get(page_key, 1))
     run_page = list_runs(engine, org_id=org_id, page=page_number)
+    if page_key in st.session_state and page_number != run_page.page:
+        st.session_state[page_key] = run_page.page  # fewer pages than before: show the last one
     if run_page.total == 0:
         st.info(
             "No runs yet. Runs appear here when the integration is activated, on Run now, and on "
@@ -181,7 +184,7 @@ def runs_table() -> None:
                     max_value=run_page.pages,
                     value=run_page.page,
                     step=1,
-                    key="runs_page",
+                    key=page_key,
                     width=140,
                     help=f"{run_page.pages} pages of {PAGE_SIZE} runs",
                 )

@@ -153,7 +153,7 @@ def test_owner_sees_own_runs_newest_first_fifty_per_page(engine: Engine, orgs: d
     assert all(str(a).startswith("data:image/svg+xml;base64,") for a in table_frame["Avatar"])
     assert "Runs 1 to 50 of 120" in page_text(app)
 
-    app.number_input(key="runs_page").set_value(3).run()
+    app.number_input(key=f"runs_page_{orgs['acme']}").set_value(3).run()
     assert len(app.dataframe[0].value) == 20
     assert "Runs 101 to 120 of 120" in page_text(app)
 
@@ -259,3 +259,8 @@ def test_support_switches_the_addon_and_the_schedule(engine: Engine, orgs: dict[
     app.selectbox(key=f"support_schedule_{acme}").set_value(6).run()
     assert "Acme now syncs every 6 hours" in page_text(app)
     assert app.dataframe[0].value.iloc[0]["Schedule"] == "every 6 hours"
+
+    app.button(key="support_open_runs").click().run()
+    assert not app.exception
+    assert "Sync runs" in [t.value for t in app.title]
+    assert app.selectbox(key="runs_org").value == acme
