@@ -40,12 +40,13 @@ who = _ui.require_owner()
 engine = _ui.engine()
 assert who.org_id is not None
 org_id: int = who.org_id
-view = integration_view(engine, org_id)
-if view is None:
+found = integration_view(engine, org_id)
+if found is None:
     st.error("Your organization no longer exists.", icon=":material/error:")
     st.info("Log out and ask your account manager.", icon=":material/lightbulb:")
     st.stop()
-assert view is not None
+assert found is not None
+view: IntegrationView = found
 
 
 # --- the add-on gate -------------------------------------------------------------------------

@@ -153,7 +153,7 @@ def test_support_switches_the_addon_and_reads_another_organizations_failed_run(
         return run if run is not None and run.status == "failed" else None
 
     failed_run = wait_until(finished, timeout=90, message=lambda: dashboard_scheduler.output)
-    assert failed_run.error_code == "auth_failed"
+    assert failed_run is not None and failed_run.error_code == "auth_failed"
 
     page = browser_page
     log_in(page, dashboard_server, STAFF, PASSWORD)
