@@ -37,6 +37,14 @@ class Employee:
     employment_type: str | None = None  # internal | external
 
 
+@dataclass(frozen=True)
+class SkippedRecord:
+    """A record the sync cannot use, and why: it becomes a warning of the run (never a failure)."""
+
+    personio_id: str | None
+    reason: str
+
+
 # The attributes the sync asks Personio for (`attributes[]`), and the ones it cannot work without.
 SYNC_ATTRIBUTES: tuple[str, ...] = (
     "first_name",

@@ -21,7 +21,7 @@ from typing import Any, Literal, TypedDict, TypeVar, Unpack
 
 import httpx
 
-from sync.employees import REQUIRED_ATTRIBUTES, SYNC_ATTRIBUTES, Employee
+from sync.employees import REQUIRED_ATTRIBUTES, SYNC_ATTRIBUTES, Employee, SkippedRecord
 from sync.personio_errors import (
     CONNECTION,
     TIMEOUT,
@@ -48,7 +48,6 @@ from sync.personio_pacing import (
 from sync.personio_parsing import (
     ATTRIBUTE_LABELS,
     MalformedResponse,
-    SkippedRecord,
     check_required,
     decode_json,
     error_message,

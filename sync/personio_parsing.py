@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sync.employees import Employee, OrgUnit
+from sync.employees import Employee, OrgUnit, SkippedRecord
 from sync.errors import MISSING_ATTRIBUTE, SyncError
 
 DEFAULT_TOKEN_SECONDS = 86400.0  # Personio's documented token lifetime when `expires_in` is absent
@@ -34,14 +34,6 @@ ATTRIBUTE_LABELS: Mapping[str, str] = {
     "office": "Office",
     "employment_type": "Employment type",
 }
-
-
-@dataclass(frozen=True)
-class SkippedRecord:
-    """A record Personio sent that the sync cannot use (becomes a run warning)."""
-
-    personio_id: str | None
-    reason: str
 
 
 @dataclass(frozen=True)

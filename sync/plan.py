@@ -12,9 +12,10 @@ from typing import Any
 
 from sync.changes import COUNT_KEYS, Change, MembershipAdd, NewTeam, NewUser, UserUpdate, numeric_first
 from sync.directory import Directory, DirectoryUser
+from sync.employees import SkippedRecord
 from sync.errors import SAFETY_STOP, ErrorInfo
 from sync.plan_teams import plan_teams
-from sync.rules import DesiredState, DesiredUser, SkippedRecord
+from sync.rules import DesiredState, DesiredUser
 from sync.settings import SyncSettings
 
 MIN_DEACTIVATIONS_FOR_SAFETY_STOP = 5

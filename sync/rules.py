@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sync.employees import ACTIVE_STATUSES, INACTIVE, REQUIRED_ATTRIBUTES, Employee
+from sync.employees import ACTIVE_STATUSES, INACTIVE, REQUIRED_ATTRIBUTES, Employee, SkippedRecord
 from sync.settings import SyncSettings
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -45,12 +45,6 @@ class DesiredTeam:
     name: str
     members: frozenset[str]  # personio ids of active users
     leads: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class SkippedRecord:
-    personio_id: str | None
-    reason: str
 
 
 @dataclass(frozen=True)

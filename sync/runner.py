@@ -27,12 +27,12 @@ from storage.models import Integration, Organization, Run
 from sync import queue
 from sync.apply import apply_plan
 from sync.directory import load_directory
-from sync.employees import Employee
+from sync.employees import Employee, SkippedRecord
 from sync.errors import NOT_CONFIGURED, ErrorInfo, SyncError, internal_error
 from sync.notify import record_failure, record_success, resume
 from sync.personio import FetchProgress, PersonioClient
 from sync.plan import COUNT_KEYS, Plan, check_safety, make_plan
-from sync.rules import SkippedRecord, desired_state, required_attributes
+from sync.rules import desired_state, required_attributes
 from sync.settings import TEAM_ATTRIBUTES, SyncSettings, credentials, settings_hash, settings_of
 
 log = logging.getLogger("sync.runner")
@@ -145,8 +145,7 @@ def fetch_source(
         paused_gc(),
     ):
         result = client.fetch_employees(required=required_attributes(settings))
-    skipped = [SkippedRecord(s.personio_id, s.reason) for s in result.skipped]
-    return Source(employees=result.employees, skipped=skipped)
+    return Source(employees=result.employees, skipped=list(result.skipped))
 
 
 def plan_source(source: Source, session: Session, org_id: int, settings: SyncSettings) -> Plan:
