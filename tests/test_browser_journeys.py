@@ -96,7 +96,7 @@ def test_owner_configures_tests_activates_and_reads_the_first_run(
     page.get_by_role("button", name="Save").click()
     page.get_by_text("Settings saved").wait_for()
     wait_for_app(page)
-    assert page.get_by_text("A secret is set").is_visible()
+    page.get_by_text("A secret is set").wait_for()
     assert sandbox.client_secret not in page.content()
 
     page.get_by_role("button", name="Test").click()
@@ -105,7 +105,7 @@ def test_owner_configures_tests_activates_and_reads_the_first_run(
     planned_users = metric_value(page, "Users to create")
     assert planned_users > 0
     page.get_by_text(re.compile(r"Planned changes")).wait_for()
-    assert page.get_by_role("button", name="Download CSV").is_visible()
+    page.get_by_role("button", name="Download CSV").wait_for()
 
     page.get_by_role("button", name="Activate").click()
     dialog = page.get_by_role("dialog")
@@ -114,11 +114,11 @@ def test_owner_configures_tests_activates_and_reads_the_first_run(
     wait_for_app(page)
     # The page refreshes itself until the run is done: no reload.
     page.get_by_text(re.compile(r"Last run #1 succeeded")).wait_for(timeout=120_000)
-    assert page.get_by_text(re.compile(r"Active\. Next automatic run")).is_visible()
+    page.get_by_text(re.compile(r"Active\. Next automatic run")).wait_for()
 
     open_page(page, "Runs", "Sync runs")
     select_first_run(page)
-    assert page.get_by_role("heading", name=re.compile(r"Run #1 .*Succeeded")).is_visible()
+    page.get_by_role("heading", name=re.compile(r"Run #1 .*Succeeded")).wait_for()
     with read_session(engine) as session:
         run = session.exec(select(Run).where(Run.org_id == org.id)).one()
     assert metric_value(page, "Created") == run.counts["users_created"] == planned_users
@@ -167,10 +167,9 @@ def test_support_switches_the_addon_and_reads_another_organizations_failed_run(
     open_page(page, "Runs", "Sync runs")
     choose(page, "Organization", "Globex")
     select_first_run(page)
-    assert page.get_by_role("heading", name=re.compile(rf"Run #{failed.id} .*Failed")).is_visible()
-    panel_error = page.locator("[data-testid='stAlertContentError']").filter(has_text="rejected")
-    assert panel_error.first.is_visible()
-    assert page.get_by_text("auth_failed").first.is_visible()
+    page.get_by_role("heading", name=re.compile(rf"Run #{failed.id} .*Failed")).wait_for()
+    page.locator("[data-testid='stAlertContentError']").filter(has_text="rejected").first.wait_for()
+    page.get_by_text("auth_failed").first.wait_for()
     assert "not-the-secret" not in page.content()
 
 
@@ -194,5 +193,5 @@ def test_member_is_refused_with_a_clear_message(
     page = browser_page
     log_in(page, dashboard_server, "mia@acme.test", PASSWORD)
     page.get_by_text("This dashboard is available for users with role Owner").wait_for()
-    assert page.get_by_role("textbox", name="Email").is_visible()
+    page.get_by_role("textbox", name="Email").wait_for()
     assert page.get_by_role("link", name="Runs").count() == 0
