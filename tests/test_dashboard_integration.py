@@ -7,7 +7,8 @@ from sqlalchemy import Engine
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from storage.db import read_session
+from storage.clock import utcnow
+from storage.db import read_session, write_session
 from storage.models import Integration, Run
 from sync.accounts import create_organization
 from sync.settings import save_settings
@@ -232,9 +233,6 @@ def test_run_now_queues_one_run_and_deactivate_asks_first(
 
 
 def test_paused_banner_shows_the_error_its_hint_and_how_to_resume(engine: Engine, org_id: int) -> None:
-    from storage.clock import utcnow
-    from storage.db import write_session
-
     now = utcnow()
     with write_session(engine) as session:
         run = Run(
@@ -259,3 +257,31 @@ def test_paused_banner_shows_the_error_its_hint_and_how_to_resume(engine: Engine
     assert any("Create new API credentials" in i.value for i in app.info)
     assert "To resume" in page_text(app)
     assert app.button(key="run_now")
+
+
+def test_owner_approves_a_safety_stop_with_one_click(engine: Engine, org_id: int) -> None:
+    now = utcnow()
+    with write_session(engine) as session:
+        run = Run(
+            org_id=org_id,
+            trigger="automatic",
+            status="failed",
+            queued_at=now,
+            finished_at=now,
+            error_code="safety_stop",
+            error_message="The run would deactivate 40 of 100 synced users (40%), more than the 25% allowed.",
+            error_hint="Check Personio. If the deactivations are right, approve the run.",
+        )
+        session.add(run)
+        session.flush()
+        found = session.exec(select(Integration).where(Integration.org_id == org_id)).one()
+        found.state = "paused"
+        found.paused_run_id = run.id
+        session.add(found)
+    app = app_logged_in(engine, OWNER, PASSWORD)
+    app.button(key="approve_safety").click().run()
+    assert not app.exception
+    with read_session(engine) as session:
+        queued = session.exec(select(Run).where(Run.status == "queued")).one()
+    assert queued.approve_safety is True
+    assert queued.trigger == "manual"
