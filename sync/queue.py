@@ -138,6 +138,26 @@ def release_run(engine: Engine, *, run_id: int, worker_id: str) -> bool:
         return getattr(result, "rowcount", 0) == 1
 
 
+def fail_run(engine: Engine, *, run_id: int, worker_id: str, error: ErrorInfo) -> bool:
+    """Mark failed a run this worker holds (its executor broke down). False when not ours anymore."""
+    now = utcnow()
+    with write_session(engine) as session:
+        result = session.execute(
+            update(Run)
+            .where(col(Run.id) == run_id, col(Run.status) == RUNNING, col(Run.lease_owner) == worker_id)
+            .values(
+                status=FAILED,
+                finished_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+                error_code=error.code,
+                error_message=error.message,
+                error_hint=error.hint,
+            )
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+
 def fail_expired_runs(engine: Engine, *, now: datetime | None = None) -> list[Run]:
     """Mark failed every running run whose lease expired (its process died). Returns them; the caller logs."""
     now = now or utcnow()

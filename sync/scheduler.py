@@ -40,6 +40,7 @@ from storage.config import database_url
 from storage.db import make_engine, read_session
 from storage.models import Integration, Organization, OutboxEmail, Run
 from sync import mailer, queue
+from sync.errors import internal_error
 from sync.heartbeat import forget_old_heartbeats, mark_stopped, new_instance_id, record_heartbeat
 from sync.runner import execute_run
 
@@ -256,24 +257,33 @@ class Scheduler:
                 break
             self._run_one(run, label)
             executed += 1
+            if self.config.smtp is not None and not self._stop.is_set():
+                # Between runs too: a long queue must not hold back the owners' failure emails.
+                self._guarded("delivering email", self._deliver)
         return executed
 
     def _run_one(self, run: Run, label: str) -> None:
         assert run.id is not None
+        run_id = run.id
         log.info("%s started (%s)", label, _trigger_text(run))
-        self._current_run = run.id
+        self._current_run = run_id
         began = time.monotonic()
         try:
             self._execute(
-                self.engine, run.id, worker_id=self.instance_id, lease_seconds=self.config.lease_seconds
+                self.engine, run_id, worker_id=self.instance_id, lease_seconds=self.config.lease_seconds
             )
         except Exception as exc:
-            # The runner records its own failures; this is a bug or a database outage. The run
-            # keeps its lease and fails as expired, like a run whose process died.
+            # The runner records its own failures: this is a bug or a database outage. Fail the
+            # run now if the database lets us; else its lease expires like a dead process's.
             _log_failure(f"{label}: executing", exc)
+            error = internal_error(exc)
+            self._guarded(
+                "recording the failed run",
+                lambda: queue.fail_run(self.engine, run_id=run_id, worker_id=self.instance_id, error=error),
+            )
         finally:
             self._current_run = None
-        self._log_outcome(run.id, label, time.monotonic() - began)
+        self._log_outcome(run_id, label, time.monotonic() - began)
 
     def _log_outcome(self, run_id: int, label: str, seconds: float) -> None:
         with read_session(self.engine) as session:
@@ -377,9 +387,11 @@ def configure_logging() -> None:
     handler.setFormatter(_UtcFormatter())
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    # Request lines of the HTTP client are noise here (and carry URLs).
+    # Request lines of the HTTP client are noise here (and carry URLs); the scheduler logs each
+    # run's outcome itself, so the runner's own success line would say it twice.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("sync.runner").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,13 +17,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from storage.db import read_session
+from storage.models import SchedulerHeartbeat
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DEADLINE = 60.0
 _T = TypeVar("_T")
 
 
 def wait_until(
-    condition: Callable[[], _T],
+    condition: Callable[[], _T | None],
     *,
     timeout: float = DEFAULT_DEADLINE,
     interval: float = 0.1,
@@ -112,9 +118,13 @@ class SchedulerProcesses:
         lease_seconds: int | None = None,
         smtp_url: str | None = None,
         env: Mapping[str, str] | None = None,
+        module: str = "sync.scheduler",
         args: tuple[str, ...] = (),
     ) -> SchedulerProcess:
-        """Start `python -m sync.scheduler` with the test's DATABASE_URL / DATA_DIR (from os.environ)."""
+        """Start `python -m sync.scheduler` with the test's DATABASE_URL / DATA_DIR (from os.environ).
+
+        `module="sync", args=("scheduler",)` starts it through the command line instead.
+        """
         process_env = dict(os.environ)
         process_env.update(self.base_env)
         process_env["SCHEDULER_TICK_SECONDS"] = str(tick_seconds)
@@ -130,7 +140,7 @@ class SchedulerProcesses:
         log_path = self.workdir / f"scheduler-{len(self.started) + 1}.log"
         with log_path.open("wb") as log_file:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "sync.scheduler", *args],
+                [sys.executable, "-m", module, *args],
                 cwd=REPO_ROOT,
                 env=process_env,
                 stdin=subprocess.DEVNULL,
@@ -163,3 +173,24 @@ class SchedulerProcesses:
         self, _type: type[BaseException] | None, _value: BaseException | None, _tb: TracebackType | None
     ) -> None:
         self.stop_all()
+
+
+def heartbeat_of(engine: Engine, process: SchedulerProcess) -> SchedulerHeartbeat | None:
+    """The heartbeat row of a scheduler subprocess (None until it recorded one)."""
+    with read_session(engine) as session:
+        return session.exec(select(SchedulerHeartbeat).where(SchedulerHeartbeat.pid == process.pid)).first()
+
+
+def wait_for_ticks(engine: Engine, process: SchedulerProcess, ticks: int = 3) -> None:
+    """Wait until the scheduler refreshed its heartbeat `ticks` more times (it is still working)."""
+    seen: list[object] = []
+
+    def advanced() -> bool:
+        beat = heartbeat_of(engine, process)
+        if beat is not None and (not seen or beat.last_seen != seen[-1]):
+            seen.append(beat.last_seen)
+        if not process.alive():
+            raise AssertionError(f"scheduler exited ({process.popen.returncode}):\n{process.output}")
+        return len(seen) > ticks
+
+    wait_until(advanced, message=lambda: f"the heartbeat did not advance:\n{process.output}")
