@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install chromium lint test test-fast bench demo run clean
+.PHONY: install chromium postgres lint test test-fast bench demo run clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,12 +22,22 @@ chromium:
 	  echo "Installing Debian's chromium for the browser tests..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The PostgreSQL tests need a local server: Debian's postgresql, a role `sync` (password `sync`).
+postgres:
+	@command -v pg_lsclusters >/dev/null 2>&1 || { \
+	  echo "Installing Debian's postgresql for the PostgreSQL tests..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@pg_lsclusters --no-header | grep -q online || service postgresql start >/dev/null
+	@for i in $$(seq 30); do su postgres -c "psql -qtAc 'SELECT 1'" >/dev/null 2>&1 && break; sleep 1; done
+	@su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'sync'\"" | grep -q 1 || \
+	  su postgres -c "psql -qc \"CREATE ROLE sync LOGIN SUPERUSER PASSWORD 'sync'\""
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy sync storage
 
-test: $(STAMP) chromium lint
+test: $(STAMP) chromium postgres lint
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
