@@ -6,16 +6,24 @@ of change, never one query per employee. Writes the run's change log and queues 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import JSON, Table, bindparam, delete, insert, select, update
 from sqlmodel import Session
 
 from storage.models import OutboxEmail, RunChange, RunWarning, Team, TeamMember, User, table
 from sync.notify import welcome_message
 from sync.plan import Plan
+
+# Rows per executemany: big enough to be set-based, small enough to keep memory flat.
+CHUNK_ROWS = 20_000
+# How SQLAlchemy's SQLite dialect stores a DateTime (UTC, without an offset).
+SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
 
 users_t = table(User)
 teams_t = table(Team)
@@ -48,9 +56,46 @@ def apply_plan(
     )
 
 
-def _executemany(session: Session, statement: Any, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(statement, rows)
+def _executemany(session: Session, statement: Any, rows: Iterable[dict[str, Any]]) -> None:
+    """One executemany per CHUNK_ROWS rows: set-based, without holding every row in memory at once."""
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, CHUNK_ROWS)):
+        session.execute(statement, chunk)
+
+
+def _insert(session: Session, target: Table, rows: Iterable[dict[str, Any]]) -> None:
+    """Bulk insert `rows` (all with the same keys) into `target`, CHUNK_ROWS at a time.
+
+    On SQLite the rows go straight to the driver's executemany, with values converted the way
+    SQLAlchemy stores them (UTC timestamps as text, JSON as text): SQLAlchemy's per-row
+    parameter processing costs three times the write itself at 100,000 employees. Other
+    databases take the portable path.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        _executemany(session, insert(target), rows)
+        return
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, CHUNK_ROWS)):
+        names = list(chunk[0])
+        quote = connection.dialect.identifier_preparer.quote
+        statement = (
+            f"INSERT INTO {quote(target.name)} ({', '.join(quote(n) for n in names)}) "
+            f"VALUES ({', '.join('?' for _ in names)})"
+        )
+        json_columns = {n for n in names if isinstance(target.c[n].type, JSON)}
+        connection.exec_driver_sql(
+            statement,
+            [tuple(_sqlite_value(row[n], n in json_columns) for n in names) for row in chunk],
+        )
+
+
+def _sqlite_value(value: Any, is_json: bool) -> Any:
+    if is_json:
+        return None if value is None else json.dumps(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime(SQLITE_TIMESTAMP)
+    return value
 
 
 def _delete_teams(session: Session, team_ids: tuple[int, ...]) -> None:
@@ -67,7 +112,7 @@ def _rename_teams(session: Session, renames: tuple[tuple[int, str], ...]) -> Non
 
 
 def _insert_users(session: Session, plan: Plan, *, org_id: int, language: str, now: datetime) -> None:
-    rows = [
+    rows = (
         {
             "org_id": org_id,
             "email": new.email,
@@ -84,8 +129,8 @@ def _insert_users(session: Session, plan: Plan, *, org_id: int, language: str, n
             "updated_at": now,
         }
         for new in plan.new_users
-    ]
-    _executemany(session, insert(users_t), rows)
+    )
+    _insert(session, users_t, rows)
 
 
 def _update_users(session: Session, plan: Plan, *, now: datetime) -> None:
@@ -156,7 +201,7 @@ def _insert_teams(session: Session, plan: Plan, *, org_id: int, now: datetime) -
         }
         for t in plan.new_teams
     ]
-    _executemany(session, insert(teams_t), rows)
+    _insert(session, teams_t, rows)
     result = session.execute(
         select(teams_t.c.source_attribute, teams_t.c.source_key, teams_t.c.id).where(
             teams_t.c.org_id == org_id, teams_t.c.source_attribute.is_not(None)
@@ -182,34 +227,23 @@ def _apply_memberships(
         .values(role=bindparam("_r")),
         [{"_t": tid, "_u": uid, "_r": role} for tid, uid, role in plan.membership_roles],
     )
-    rows = [
+    rows = (
         {"team_id": team_ids[add.team], "user_id": user_ids[add.personio_id], "role": add.role}
         for add in plan.membership_adds
         if add.team in team_ids and add.personio_id in user_ids
-    ]
-    _executemany(session, insert(members_t), rows)
+    )
+    _insert(session, members_t, rows)
 
 
 def _log_run(session: Session, plan: Plan, run_id: int) -> None:
-    _executemany(
+    _insert(
         session,
-        insert(table(RunChange)),
-        [
-            {
-                "run_id": run_id,
-                "entity": c.entity,
-                "action": c.action,
-                "key": c.key,
-                "personio_id": c.personio_id,
-                "before": c.before,
-                "after": c.after,
-            }
-            for c in plan.changes
-        ],
+        table(RunChange),
+        ({"run_id": run_id, **change.as_dict()} for change in plan.changes),
     )
-    _executemany(
+    _insert(
         session,
-        insert(table(RunWarning)),
+        table(RunWarning),
         [{"run_id": run_id, "personio_id": w.personio_id, "reason": w.reason} for w in plan.warnings],
     )
 
@@ -224,13 +258,12 @@ def _queue_welcome_emails(
     language: str,
     now: datetime,
 ) -> None:
-    rows = []
-    for new in plan.new_users:
-        text = welcome_message(
-            language=language, first_name=new.first_name, org_name=org_name, email=new.email
-        )
-        rows.append(
-            {
+    def rows() -> Iterator[dict[str, Any]]:
+        for new in plan.new_users:
+            text = welcome_message(
+                language=language, first_name=new.first_name, org_name=org_name, email=new.email
+            )
+            yield {
                 "org_id": org_id,
                 "to": new.email,
                 "subject": text.subject,
@@ -242,5 +275,5 @@ def _queue_welcome_emails(
                 "attempts": 0,
                 "next_attempt_at": now,
             }
-        )
-    _executemany(session, insert(table(OutboxEmail)), rows)
+
+    _insert(session, table(OutboxEmail), rows())

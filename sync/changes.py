@@ -21,7 +21,7 @@ COUNT_KEYS: tuple[str, ...] = (
 TeamKey = tuple[str, str]  # (source attribute, source key)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One line of the preview and of the run's change log."""
 
@@ -44,7 +44,7 @@ class Change:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewUser:
     personio_id: str
     email: str
@@ -53,20 +53,20 @@ class NewUser:
     job_title: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UserUpdate:
     user_id: int
     values: dict[str, Any]  # column -> new value; "status" may be active | deactivated
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewTeam:
     attribute: str
     key: str
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MembershipAdd:
     team: TeamKey
     personio_id: str

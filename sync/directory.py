@@ -10,7 +10,7 @@ from sqlmodel import Session
 from storage.models import Team, TeamMember, User, table
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DirectoryUser:
     id: int
     email: str
@@ -28,7 +28,7 @@ class DirectoryUser:
         return self.email.lower()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DirectoryTeam:
     id: int
     name: str
@@ -41,7 +41,7 @@ class DirectoryTeam:
         return self.source_attribute is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Directory:
     users: tuple[DirectoryUser, ...]
     teams: tuple[DirectoryTeam, ...]

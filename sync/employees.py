@@ -8,7 +8,7 @@ ACTIVE_STATUSES = frozenset({"active", "onboarding", "leave"})
 INACTIVE = "inactive"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrgUnit:
     """An office, department or team as Personio nests it: an id and a name."""
 
@@ -16,7 +16,7 @@ class OrgUnit:
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Employee:
     """One employee from Personio v1 `company/employees`.
 
@@ -37,7 +37,7 @@ class Employee:
     employment_type: str | None = None  # internal | external
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SkippedRecord:
     """A record the sync cannot use, and why: it becomes a warning of the run (never a failure)."""
 

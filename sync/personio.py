@@ -243,18 +243,18 @@ class PersonioClient:
         self._requests = self._auth_calls = 0
         self._reauth_left = 1
         try:
-            records, pages = self._list_employees(wanted)
+            listing = self._list_employees(wanted)
         except _InconsistentPaging as first:
             logger.warning(
                 "Personio paging was inconsistent (%s); reading the whole list once more", first.reason
             )
             self._report("retry", "Personio's pages did not fit together; reading the list again")
             try:
-                records, pages = self._list_employees(wanted)
+                listing = self._list_employees(wanted)
             except _InconsistentPaging as second:
                 raise inconsistent_twice(second.reason) from None
-        employees, skipped, present = parse_records(records)
-        if records:
+        employees, skipped, present, pages = listing
+        if employees or skipped:
             check_required(required_keys, present)
         logger.info(
             "Fetched %d employees (%d skipped) from %s in %d pages, %d requests, %d sign-ins",
@@ -276,12 +276,20 @@ class PersonioClient:
 
     # -- pagination ---------------------------------------------------------------------------
 
-    def _list_employees(self, attributes: Sequence[str]) -> tuple[list[Any], int]:
-        """All raw `data[]` items, page by page (`offset += limit` until `total_elements`)."""
-        records: list[Any] = []
+    def _list_employees(
+        self, attributes: Sequence[str]
+    ) -> tuple[list[Employee], list[SkippedRecord], frozenset[str], int]:
+        """Every employee, page by page (`offset += limit` until `total_elements`).
+
+        Each page is parsed as it arrives, so only the parsed employees stay in memory, never the
+        raw JSON of the whole listing. Returns (employees, skipped records, attribute keys seen, pages).
+        """
+        employees: list[Employee] = []
+        skipped: list[SkippedRecord] = []
+        present: set[str] = set()
         seen: set[str] = set()
         total: int | None = None
-        offset = pages = 0
+        offset = pages = received = 0
         self._fetched, self._total = 0, None
         while True:
             params = httpx.QueryParams(
@@ -306,12 +314,16 @@ class PersonioClient:
                     if personio_id in seen:
                         raise _InconsistentPaging(f"employee {personio_id} came twice")
                     seen.add(personio_id)
-            records.extend(page.records)
+            page_employees, page_skipped, page_present = parse_records(page.records)
+            employees.extend(page_employees)
+            skipped.extend(page_skipped)
+            present.update(page_present)
+            received += len(page.records)
             offset += step
-            self._fetched, self._total = len(records), total
-            self._report("page", f"Fetched {len(records)} of {total} employees")
+            self._fetched, self._total = received, total
+            self._report("page", f"Fetched {received} of {total} employees")
             if offset >= total:
-                return records, pages
+                return employees, skipped, frozenset(present), pages
 
     # -- one logical request ------------------------------------------------------------------
 

@@ -9,6 +9,13 @@ from sync.changes import Change, MembershipAdd, NewTeam, TeamKey, numeric_first
 from sync.directory import Directory, DirectoryTeam, DirectoryUser
 from sync.rules import DesiredState, DesiredTeam, unique_names
 
+# One shared, never-mutated {"role": ...} per role: a big first sync has hundreds of thousands.
+_ROLES = {role: {"role": role} for role in ("member", "lead")}
+
+
+def _role(role: str) -> dict[str, str]:
+    return _ROLES[role]
+
 
 @dataclass(frozen=True)
 class TeamPlan:
@@ -82,7 +89,7 @@ def plan_teams(
             for pid, role in sorted(target.items(), key=lambda kv: numeric_first(kv[0])):
                 adds.append(MembershipAdd(key, pid, role))
                 changes.append(
-                    Change("membership", "add", f"{name} / {email.get(pid, pid)}", pid, None, {"role": role})
+                    Change("membership", "add", f"{name} / {email.get(pid, pid)}", pid, None, _role(role))
                 )
                 counts["memberships_added"] += 1
             continue
@@ -101,7 +108,7 @@ def plan_teams(
                         "remove",
                         f"{name} / {users_by_id[user_id].email}",
                         member_pid,
-                        {"role": role},
+                        _role(role),
                         None,
                     )
                 )
@@ -114,18 +121,18 @@ def plan_teams(
                         "update",
                         f"{name} / {users_by_id[user_id].email}",
                         member_pid,
-                        {"role": role},
-                        {"role": target[member_pid]},
+                        _role(role),
+                        _role(target[member_pid]),
                     )
                 )
                 counts["teams_updated"] += 1
         have_pids = {pid_of_user.get(uid) for uid in have}
-        for pid, role in sorted(target.items(), key=lambda kv: numeric_first(kv[0])):
-            if pid in have_pids:
-                continue
+        missing = [pid for pid in target if pid not in have_pids]
+        for pid in sorted(missing, key=numeric_first):
+            role = target[pid]
             adds.append(MembershipAdd(key, pid, role))
             changes.append(
-                Change("membership", "add", f"{name} / {email.get(pid, pid)}", pid, None, {"role": role})
+                Change("membership", "add", f"{name} / {email.get(pid, pid)}", pid, None, _role(role))
             )
             counts["memberships_added"] += 1
 

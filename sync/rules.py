@@ -25,7 +25,7 @@ TEAM_SOURCE_ATTRIBUTE = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DesiredUser:
     """A platform user as Personio says it should be."""
 
@@ -38,7 +38,7 @@ class DesiredUser:
     supervisor_personio_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DesiredTeam:
     attribute: str
     key: str
@@ -47,7 +47,7 @@ class DesiredTeam:
     leads: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DesiredState:
     users: dict[str, DesiredUser]
     # returned by Personio but outside the sync's scope (externals while they are not synced)

@@ -31,7 +31,7 @@ from sync.employees import Employee, SkippedRecord
 from sync.errors import NOT_CONFIGURED, ErrorInfo, SyncError, internal_error
 from sync.notify import record_failure, record_success, resume
 from sync.personio import FetchProgress, PersonioClient
-from sync.plan import COUNT_KEYS, Plan, check_safety, make_plan
+from sync.plan import COUNT_KEYS, Change, Plan, check_safety, make_plan
 from sync.rules import desired_state, required_attributes
 from sync.settings import TEAM_ATTRIBUTES, SyncSettings, credentials, settings_hash, settings_of
 
@@ -48,8 +48,13 @@ class RunOutcome:
     status: str
     error: ErrorInfo | None
     counts: dict[str, int]
-    changes: list[dict[str, Any]] = field(default_factory=list)
+    # kept as Change values; dicts are made only when someone reads them (a big run has many)
+    plan_changes: tuple[Change, ...] = ()
     warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def changes(self) -> list[dict[str, Any]]:
+        return [change.as_dict() for change in self.plan_changes]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -343,7 +348,7 @@ def _apply_and_record(
         queue.SUCCEEDED,
         None,
         plan.counts,
-        [c.as_dict() for c in plan.changes],
+        plan.changes,
         _warnings_json(plan),
     )
 
