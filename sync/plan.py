@@ -96,17 +96,24 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
     counts: Counter[str] = Counter({k: 0 for k in COUNT_KEYS})
 
     # --- email ownership: a final email may belong to one user only --------------------
-    email_owner: dict[str, int | str] = {u.email_key: u.id for u in directory.users}
-    moving_away = {
-        user.id for pid, user in matched.items() if user.email_key != desired.users[pid].email.lower()
+    owner_now: dict[str, int] = {u.email_key: u.id for u in directory.users}
+    wants = {
+        user.id: desired.users[pid].email.lower()
+        for pid, user in matched.items()
+        if user.email_key != desired.users[pid].email.lower()
     }
+    moving_away = _users_free_to_move(wants, owner_now)
+    claimed: dict[str, int | str] = {}
 
     def email_free(email: str, me: int | str) -> bool:
-        owner = email_owner.get(email.lower())
-        return owner is None or owner == me or (isinstance(owner, int) and owner in moving_away)
+        key = email.lower()
+        if key in claimed:
+            return claimed[key] == me
+        owner = owner_now.get(key)
+        return owner is None or owner == me or owner in moving_away
 
     def claim_email(email: str, me: int | str) -> None:
-        email_owner[email.lower()] = me
+        claimed[email.lower()] = me
 
     creates: list[DesiredUser] = []
     for want in match.creates:
@@ -299,6 +306,27 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
         active_synced_before=active_synced_before,
         active_after=active_after,
     )
+
+
+def _users_free_to_move(wants: dict[int, str], owner_now: dict[str, int]) -> set[int]:
+    """Users whose email change can happen: the new address is free, or its owner moves too.
+
+    A chain that ends at an owner who stays is blocked along its whole length; a cycle
+    (two users swapping addresses) moves as a whole (apply parks addresses in between).
+    """
+    free: set[int] = set()
+    for start in wants:
+        chain: list[int] = []
+        user: int | None = start
+        while user is not None and user in wants and user not in free and user not in chain:
+            chain.append(user)
+            owner = owner_now.get(wants[user])
+            user = None if owner in (None, user) else owner
+        # The walk ended at: a free address (None), a user known to move, or a cycle back into
+        # the chain: all move. A user who is not changing address blocks the chain.
+        if user is None or user in free or user in chain:
+            free.update(chain)
+    return free
 
 
 def check_safety(plan: Plan, settings: SyncSettings, *, approved: bool = False) -> ErrorInfo | None:

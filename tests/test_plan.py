@@ -266,3 +266,38 @@ def test_safety_ignores_fewer_than_five_deactivations() -> None:
 
 def test_empty_source_with_no_synced_users_is_fine() -> None:
     assert check_safety(plan_for([], directory()), settings()) is None
+
+
+def test_an_address_freed_by_a_user_whose_own_move_is_refused_is_not_handed_on() -> None:
+    # 1 wants manual user's address (refused), 2 wants 1's current address: it must wait too.
+    users = [
+        make_user(
+            3, "a@example.com", personio_id="1", first_name="First1", last_name="Last1", job_title="Engineer"
+        ),
+        make_user(
+            4, "b@example.com", personio_id="2", first_name="First2", last_name="Last2", job_title="Engineer"
+        ),
+        make_user(5, "manual@example.com"),
+    ]
+    plan = plan_for(
+        [make_employee(1, email="manual@example.com"), make_employee(2, email="a@example.com")],
+        directory(users),
+    )
+    assert plan.user_updates == ()
+    assert len([w for w in plan.warnings if "belongs to another platform user" in w.reason]) == 2
+
+
+def test_three_users_rotating_addresses_all_move() -> None:
+    users = [
+        make_user(i + 3, f"{c}@example.com", personio_id=str(i), first_name=f"First{i}", last_name=f"Last{i}",
+                  job_title="Engineer")
+        for i, c in ((1, "a"), (2, "b"), (3, "c"))
+    ]  # fmt: skip
+    employees = [make_employee(1, email="b@example.com"), make_employee(2, email="c@example.com"),
+                 make_employee(3, email="a@example.com")]  # fmt: skip
+    plan = plan_for(employees, directory(users))
+    assert {u.user_id: u.values["email"] for u in plan.user_updates} == {
+        4: "b@example.com",
+        5: "c@example.com",
+        6: "a@example.com",
+    }

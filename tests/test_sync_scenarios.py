@@ -425,3 +425,18 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
         main([command, "--help"])
     assert done.value.code == 0
     assert "usage: python -m sync" in capsys.readouterr().out
+
+
+def test_employees_swapping_addresses_in_personio(acme: Any, cli: Cli) -> None:
+    run(cli)
+    synced = sorted(expected_users(acme.employees()), key=int)[:3]
+    people = [acme.employee(int(pid)) for pid in synced]
+    addresses = [p["email"].strip() for p in people]
+    for n, person in enumerate(people):  # park, then rotate: a -> b's, b -> c's, c -> a's
+        acme.update(person["id"], email=f"parked{n}@acme.example")
+    for n, person in enumerate(people):
+        acme.update(person["id"], email=addresses[(n + 1) % 3])
+    outcome = run(cli)
+    assert outcome["status"] == "succeeded", outcome["error"]
+    users = users_by_pid(cli)
+    assert [users[pid]["email"] for pid in synced] == [a.lower() for a in addresses[1:] + addresses[:1]]
