@@ -28,9 +28,9 @@ postgres:
 	  echo "Installing Debian's postgresql for the PostgreSQL tests..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	@pg_lsclusters --no-header | grep -q online || service postgresql start >/dev/null
-	@for i in $$(seq 30); do su postgres -c "psql -qtAc 'SELECT 1'" >/dev/null 2>&1 && break; sleep 1; done
-	@su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'sync'\"" | grep -q 1 || \
-	  su postgres -c "psql -qc \"CREATE ROLE sync LOGIN SUPERUSER PASSWORD 'sync'\""
+	@cd / && for i in $$(seq 30); do su postgres -c "psql -qtAc 'SELECT 1'" >/dev/null 2>&1 && break; sleep 1; done
+	@cd / && { su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'sync'\"" | grep -q 1 || \
+	  su postgres -c "psql -qc \"CREATE ROLE sync LOGIN SUPERUSER PASSWORD 'sync'\""; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
