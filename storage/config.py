@@ -28,3 +28,26 @@ def personio_retry_backoff_seconds() -> float:
     if value < 0:
         raise ValueError("PERSONIO_RETRY_BACKOFF_SECONDS must not be negative")
     return value
+
+
+class InvalidSetting(ValueError):
+    """An environment setting cannot be used; the message names it and says why."""
+
+
+def whole_seconds(
+    name: str, default: int, *, minimum: int = 1, error: type[ValueError] = InvalidSetting
+) -> int:
+    """A number of seconds from environment variable `name` (unset or empty: `default`).
+
+    Raises `error` (InvalidSetting by default) for a value that is not a whole number >= minimum.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise error(f"{name} must be a whole number of seconds, not {raw!r}.") from None
+    if value < minimum:
+        raise error(f"{name} must be at least {minimum}, not {value}.")
+    return value

@@ -29,6 +29,7 @@ from sqlalchemy import Engine, or_, update
 from sqlmodel import col, select
 
 from storage.clock import utcnow
+from storage.config import whole_seconds
 from storage.db import read_session, write_session
 from storage.models import OutboxEmail
 
@@ -128,22 +129,9 @@ def smtp_config_from_env() -> SmtpConfig | None:
     return parse_smtp_url(
         url,
         sender=os.environ.get("SMTP_FROM"),
-        retry_base_seconds=_int_env("SMTP_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS),
-        retry_max_seconds=_int_env("SMTP_RETRY_MAX_SECONDS", RETRY_MAX_SECONDS),
+        retry_base_seconds=whole_seconds("SMTP_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS, error=InvalidSmtpUrl),
+        retry_max_seconds=whole_seconds("SMTP_RETRY_MAX_SECONDS", RETRY_MAX_SECONDS, error=InvalidSmtpUrl),
     )
-
-
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidSmtpUrl(f"{name} must be a whole number of seconds, not {raw!r}.") from None
-    if value < 1:
-        raise InvalidSmtpUrl(f"{name} must be at least 1.")
-    return value
 
 
 def retry_delay(

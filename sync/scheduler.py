@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from storage.clock import utcnow
-from storage.config import database_url
+from storage.config import database_url, whole_seconds
 from storage.db import make_engine, read_session
 from storage.models import Integration, Organization, OutboxEmail, Run
 from sync import mailer, queue
@@ -71,25 +71,17 @@ class SchedulerConfig:
         Raises InvalidSchedulerSetting (or mailer.InvalidSmtpUrl) for unusable values.
         """
         return cls(
-            tick_seconds=_positive_int_env("SCHEDULER_TICK_SECONDS", DEFAULT_TICK_SECONDS, minimum=1),
-            lease_seconds=_positive_int_env(
-                "SCHEDULER_LEASE_SECONDS", queue.LEASE_SECONDS, minimum=MIN_LEASE_SECONDS
+            tick_seconds=whole_seconds(
+                "SCHEDULER_TICK_SECONDS", DEFAULT_TICK_SECONDS, error=InvalidSchedulerSetting
+            ),
+            lease_seconds=whole_seconds(
+                "SCHEDULER_LEASE_SECONDS",
+                queue.LEASE_SECONDS,
+                minimum=MIN_LEASE_SECONDS,
+                error=InvalidSchedulerSetting,
             ),
             smtp=mailer.smtp_config_from_env(),
         )
-
-
-def _positive_int_env(name: str, default: int, *, minimum: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidSchedulerSetting(f"{name} must be a whole number of seconds, not {raw!r}.") from None
-    if value < minimum:
-        raise InvalidSchedulerSetting(f"{name} must be at least {minimum}, not {value}.")
-    return value
 
 
 class RunExecutor(Protocol):
