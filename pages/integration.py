@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
 from pages import _ui
+from pages._integration_state import OPEN_DIALOG_KEY, draw_banner, queue_run, show_open_dialog
+from pages._test_preview import StoredTest, draw_test
 from storage.clock import utcnow
-from sync.errors import SAFETY_STOP, SyncError
-from sync.lifecycle import activate, deactivate, run_now
-from sync.runner import TestResult, test_integration
+from sync.runner import test_integration
 from sync.settings import (
     EMAIL_LANGUAGES,
     LANGUAGES,
@@ -20,20 +19,13 @@ from sync.settings import (
     InvalidSettings,
     save_settings,
 )
-from sync.views import IntegrationView, integration_view, scheduler_status, team_examples
-from sync.views_changes import PLANNED_LABELS, changes_frame, filter_changes, warnings_frame
+from sync.views import IntegrationView, integration_view, team_examples
 
 TEST_KEY = "integration_test"
 SECRET_ROUND_KEY = "integration_secret_round"
 REPLACE_SECRET_KEY = "integration_replace_secret"
 REFRESH_SECONDS = 2.0
 LANGUAGE_NAMES_IN_ENGLISH = {"en": "English", "de": "German", "fr": "French", "es": "Spanish"}
-
-
-@dataclass(frozen=True)
-class StoredTest:
-    result: TestResult
-    tested_at: Any
 
 
 who = _ui.require_owner()
@@ -70,79 +62,6 @@ if not view.addon_enabled:
     st.stop()
 
 
-# --- dialogs ---------------------------------------------------------------------------------
-# Which dialog is open lives in session state (closed by its buttons or by dismissing it), so
-# a button inside a dialog works whether Streamlit reruns the dialog alone or the whole page.
-
-OPEN_DIALOG_KEY = "integration_open_dialog"
-
-
-def close_dialog() -> None:
-    st.session_state.pop(OPEN_DIALOG_KEY, None)
-
-
-@st.dialog("Activate the Personio integration", width="medium", on_dismiss=close_dialog)
-def activate_dialog(current: IntegrationView) -> None:
-    language = LANGUAGES.get(current.language, current.language)
-    st.markdown(
-        f"""When you activate:
-
-- **The first sync run starts now.** It creates, updates and deactivates users and teams
-  exactly as the preview of your last Test showed (Personio may have changed since).
-- After that, the sync runs **{current.schedule_text}**.
-- New users get a welcome email in **{language}**.
-- Users are never deleted: people who leave are deactivated. Users you created by hand are
-  never touched.
-- If a run would deactivate more than {current.safety_threshold_pct}% of the synced users, it
-  stops before changing anything and you are emailed.
-
-You can deactivate at any time; settings and history are kept."""
-    )
-    left, right = st.columns(2)
-    if left.button("Cancel", key="activate_cancel", width="stretch"):
-        close_dialog()
-        st.rerun()
-    if right.button("Activate integration", type="primary", key="activate_confirm", width="stretch"):
-        try:
-            run = activate(engine, org_id, user_id=who.id)
-        except SyncError as error:
-            _ui.show_error(error.info)
-            return
-        close_dialog()
-        _ui.flash("success", f"The integration is active. The first run (#{run.id}) has started.")
-        st.rerun()
-
-
-@st.dialog("Deactivate the Personio integration", on_dismiss=close_dialog)
-def deactivate_dialog() -> None:
-    st.markdown(
-        "Automatic runs stop. Users and teams stay as they are, and your settings and run history "
-        "are kept. You can activate again at any time."
-    )
-    left, right = st.columns(2)
-    if left.button("Cancel", key="deactivate_cancel", width="stretch"):
-        close_dialog()
-        st.rerun()
-    if right.button("Deactivate", type="primary", key="deactivate_confirm", width="stretch"):
-        deactivate(engine, org_id)
-        close_dialog()
-        _ui.flash("success", "The integration is deactivated. No further runs will start.")
-        st.rerun()
-
-
-def queue_run(*, approve_safety: bool = False) -> None:
-    try:
-        run = run_now(engine, org_id, user_id=who.id, approve_safety=approve_safety)
-    except SyncError as error:
-        _ui.flash("error", f"{error.message} {error.hint}")
-    else:
-        if run.status == "running":
-            _ui.flash("info", f"Run #{run.id} is already running.")
-        else:
-            _ui.flash("success", f"Run #{run.id} is queued and starts within seconds.")
-    st.rerun()
-
-
 # --- header: title, actions top right ----------------------------------------------------------
 
 head, actions = st.columns([3, 2], vertical_alignment="bottom")
@@ -152,7 +71,7 @@ with head:
 with actions, st.container(horizontal=True, horizontal_alignment="right"):
     if view.state in ("active", "paused"):
         if st.button("Run now", icon=":material/play_arrow:", key="run_now"):
-            queue_run()
+            queue_run(engine, org_id, user_id=who.id)
         if st.button("Deactivate", icon=":material/pause:", key="deactivate"):
             st.session_state[OPEN_DIALOG_KEY] = "deactivate"
     elif st.button(
@@ -165,86 +84,12 @@ with actions, st.container(horizontal=True, horizontal_alignment="right"):
     ):
         st.session_state[OPEN_DIALOG_KEY] = "activate"
 
-open_dialog = st.session_state.get(OPEN_DIALOG_KEY)
-if open_dialog == "activate" and view.state not in ("active", "paused") and view.tested:
-    activate_dialog(view)
-elif open_dialog == "deactivate" and view.state in ("active", "paused"):
-    deactivate_dialog()
-else:
-    close_dialog()
+show_open_dialog(engine, view, user_id=who.id)
 
 _ui.show_flash()
 
 
 # --- state banner (refreshes itself while a run is queued or running) -------------------------
-
-
-def draw_banner(current: IntegrationView) -> None:
-    if current.state == "active":
-        st.success(
-            f"**Active.** Next automatic run {_ui.when(current.next_run_at)} · {current.schedule_text}.",
-            icon=":material/check_circle:",
-        )
-    elif current.state == "paused":
-        failed = current.pause_error
-        message = failed.message if failed else (current.pause_reason or "a run failed")
-        st.warning(f"**Paused.** Automatic runs are stopped: {message}", icon=":material/pause_circle:")
-        if failed:
-            st.info(failed.hint, icon=":material/lightbulb:")
-        st.caption(
-            "To resume, fix the cause and click Run now: a successful run resumes the schedule "
-            "(so does saving settings that pass the Test)."
-        )
-        if (
-            failed
-            and failed.code == SAFETY_STOP
-            and st.button("Approve these deactivations and run now", key="approve_safety", type="primary")
-        ):
-            queue_run(approve_safety=True)
-    elif not current.configured:
-        st.info(
-            "**Not active yet.** 1. Enter your Personio API credentials and Save. "
-            "2. Test and check the preview. 3. Activate.",
-            icon=":material/info:",
-        )
-    elif not current.tested:
-        st.info(
-            "**Not active.** Test your settings and check the preview, then Activate.",
-            icon=":material/info:",
-        )
-    else:
-        st.info(
-            "**Not active.** Your settings passed the Test: Activate to start syncing.",
-            icon=":material/info:",
-        )
-
-    if current.open_run is not None:
-        run = current.open_run
-        verb = "is running" if run.status == "running" else "is queued"
-        st.info(
-            f"Run #{run.id} {verb} (started {_ui.when(run.queued_at)}). This page updates by itself.",
-            icon=":material/autorenew:",
-        )
-    elif current.last_run is not None:
-        run = current.last_run
-        icon = ":green[:material/check_circle:]" if run.status == "succeeded" else ":red[:material/cancel:]"
-        outcome = "succeeded" if run.status == "succeeded" else "failed"
-        st.caption(
-            f"{icon} Last run #{run.id} {outcome} {_ui.when(run.finished_at)}. Details on the Runs page."
-        )
-
-    scheduler = scheduler_status(engine)
-    if scheduler.running:
-        st.caption(
-            f":green[:material/radio_button_checked:] The scheduler is running "
-            f"(last heartbeat {_ui.when(scheduler.last_seen)})."
-        )
-    elif current.state != "inactive" or current.open_run is not None:
-        st.caption(
-            ":orange[:material/radio_button_unchecked:] No scheduler is running, so runs wait until one "
-            "starts. Start it with `make run` (or `python -m sync.scheduler`)."
-        )
-
 
 open_at_start = view.open_run.id if view.open_run else None
 
@@ -258,7 +103,7 @@ def banner() -> None:
     still_open = current.open_run.id if current.open_run else None
     if still_open != open_at_start:
         st.rerun()  # a run finished or started: redraw the page (buttons, banner, timer)
-    draw_banner(current)
+    draw_banner(engine, current, user_id=who.id)
 
 
 banner()
@@ -469,68 +314,6 @@ if test_clicked and (not pending or save(pending)):
 
 # --- the last Test: error, or metrics and the preview of every planned change -------------------
 
-
-def draw_test(stored: StoredTest) -> None:
-    result = stored.result
-    st.subheader("Test result")
-    if result.error is not None:
-        _ui.show_error(result.error, prefix="Test failed: ")
-    else:
-        st.success(
-            f"Test passed {_ui.when(stored.tested_at)}: Personio returned {result.employees} employees. "
-            "Below is exactly what a run would change now.",
-            icon=":material/check_circle:",
-        )
-        if not view.tested:
-            st.warning(
-                "The settings changed after this Test. Test again before you activate.",
-                icon=":material/warning:",
-            )
-    if result.error is not None and not result.changes:
-        return
-    keys = list(PLANNED_LABELS)
-    for row in (keys[:5], keys[5:]):
-        for column, key in zip(st.columns(5), row, strict=True):
-            column.metric(PLANNED_LABELS[key], result.counts.get(key, 0), border=True)
-
-    frame = changes_frame(result.changes)
-    st.markdown(f"**Planned changes** ({len(frame)})")
-    entity_col, action_col, search_col = st.columns([1, 1, 2])
-    entities = entity_col.multiselect(
-        "Entity", sorted(frame["Entity"].unique()), key="preview_entity", placeholder="All"
-    )
-    actions = action_col.multiselect(
-        "Action", sorted(frame["Action"].unique()), key="preview_action", placeholder="All"
-    )
-    search = search_col.text_input("Search", key="preview_search", placeholder="Name, email, team, value…")
-    shown = filter_changes(frame, entities=entities, actions=actions, search=search)
-    st.dataframe(
-        shown,
-        hide_index=True,
-        width="stretch",
-        height=380,
-        column_config={"Change": st.column_config.TextColumn(width="large")},
-        key="preview_table",
-    )
-    with st.container(horizontal=True, vertical_alignment="center"):
-        st.caption(f"Showing {len(shown)} of {len(frame)} planned changes.")
-        st.download_button(
-            "Download CSV",
-            shown.to_csv(index=False).encode(),
-            file_name="personio-sync-preview.csv",
-            mime="text/csv",
-            icon=":material/download:",
-            key="preview_csv",
-            on_click="ignore",
-        )
-    if result.warnings:
-        st.markdown(f"**Warnings** ({len(result.warnings)})")
-        st.caption("These Personio records are skipped. Fix them in Personio; the next run picks them up.")
-        st.dataframe(
-            warnings_frame(result.warnings), hide_index=True, width="stretch", key="preview_warnings"
-        )
-
-
 if stored_test is not None:
     st.divider()
-    draw_test(stored_test)
+    draw_test(stored_test, settings_tested=view.tested)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _ui
-from sync.views import addon_enabled, organizations_overview, scheduler_status
+from sync.views import addon_enabled
 from sync.views_changes import changes_frame, warnings_frame
 from sync.views_runs import (
     PAGE_SIZE,
@@ -21,6 +21,8 @@ from sync.views_runs import (
     run_detail,
     runs_frame,
 )
+from sync.views_scheduler import scheduler_status
+from sync.views_support import organizations_overview
 
 OPEN_REFRESH_SECONDS = 2.0
 IDLE_REFRESH_SECONDS = 30.0

@@ -14,10 +14,13 @@ from storage.db import write_session
 from storage.models import Run, SchedulerHeartbeat, table
 from sync.accounts import create_organization
 from sync.settings import save_settings
-from sync.views import integration_view, organizations_overview, scheduler_status, search_frame, team_examples
+from sync.views import integration_view, team_examples
 from sync.views_avatars import avatar_uri, initials
 from sync.views_changes import changes_frame, describe_change, filter_changes
+from sync.views_directory import search_frame
 from sync.views_runs import list_runs, runs_frame
+from sync.views_scheduler import scheduler_status
+from sync.views_support import organizations_overview
 
 
 @pytest.fixture
