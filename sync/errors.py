@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import traceback
 from dataclasses import dataclass
 
 AUTH_FAILED = "auth_failed"
@@ -53,3 +55,13 @@ def internal_error(exc: BaseException) -> ErrorInfo:
         message=f"The sync stopped on an unexpected error ({type(exc).__name__}). Nothing was changed.",
         hint="Try again with Run now. If it happens again, contact support with the run number.",
     )
+
+
+def describe_exception(exc: BaseException) -> str:
+    """`KeyError at plan.py:123`: the type and where it happened, for logs.
+
+    Never the exception's text: it may hold a URL with credentials or personal data.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}{where}"

@@ -160,7 +160,7 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
         new_users.append(
             NewUser(want.personio_id, want.email, want.first_name, want.last_name, want.job_title)
         )
-        sup = supervisor_target(want)
+        sup = supervisor_target(want) if desired.supervisors_known else None
         if sup:
             supervisors.append((want.personio_id, sup))
         changes.append(
@@ -216,7 +216,7 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
         current_sup = user_pid.get(user.supervisor_id) if user.supervisor_id else None
         if user.supervisor_id is not None and current_sup is None:
             current_sup = f"user:{user.supervisor_id}"  # a manual supervisor: replaced by Personio's
-        if sup != current_sup:
+        if desired.supervisors_known and sup != current_sup:
             supervisors.append((pid, sup))
             before["supervisor"] = users_by_id[user.supervisor_id].email if user.supervisor_id else None
             after["supervisor"] = email_of_pid(sup)

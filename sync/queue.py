@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from storage.clock import utcnow
 from storage.db import write_session
-from storage.models import Integration, Run
+from storage.models import Integration, Organization, Run
 from sync.errors import LEASE_EXPIRED, ErrorInfo
 from sync.timetable import next_run_after
 
@@ -159,22 +159,35 @@ def fail_run(engine: Engine, *, run_id: int, worker_id: str, error: ErrorInfo) -
 
 
 def fail_expired_runs(engine: Engine, *, now: datetime | None = None) -> list[Run]:
-    """Mark failed every running run whose lease expired (its process died). Returns them; the caller logs."""
+    """Mark failed every running run whose lease expired (its process died). Returns them; the caller logs.
+
+    Each row is updated only while it is still running with an expired lease, so a run that
+    finished (or renewed its lease) in the meantime is never overwritten.
+    """
     now = now or utcnow()
+    failed: list[Run] = []
     with write_session(engine) as session:
-        expired = session.exec(
+        candidates = session.exec(
             select(Run).where(Run.status == RUNNING, col(Run.lease_expires_at) < now)
         ).all()
-        for run in expired:
-            run.status = FAILED
-            run.finished_at = now
-            run.lease_owner = None
-            run.lease_expires_at = None
-            run.error_code = LEASE_EXPIRED_ERROR.code
-            run.error_message = LEASE_EXPIRED_ERROR.message
-            run.error_hint = LEASE_EXPIRED_ERROR.hint
-            session.add(run)
-        return list(expired)
+        for run in candidates:
+            result = session.execute(
+                update(Run)
+                .where(col(Run.id) == run.id, col(Run.status) == RUNNING, col(Run.lease_expires_at) < now)
+                .values(
+                    status=FAILED,
+                    finished_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    error_code=LEASE_EXPIRED_ERROR.code,
+                    error_message=LEASE_EXPIRED_ERROR.message,
+                    error_hint=LEASE_EXPIRED_ERROR.hint,
+                )
+            )
+            if getattr(result, "rowcount", 0) == 1:
+                session.refresh(run)
+                failed.append(run)
+    return failed
 
 
 @dataclass(frozen=True)
@@ -195,8 +208,11 @@ def enqueue_due_runs(engine: Engine, *, now: datetime) -> list[EnqueuedRun]:
     with write_session(engine) as session:
         integrations = session.exec(
             select(Integration)
+            .join(Organization, col(Organization.id) == col(Integration.org_id))
             .where(
                 Integration.state == "active",
+                # The integration is a paid add-on: switched off by support, it stops syncing.
+                col(Organization.addon_enabled).is_(True),
                 (col(Integration.next_run_at).is_(None)) | (col(Integration.next_run_at) <= now),
             )
             .order_by(col(Integration.next_run_at), col(Integration.id))

@@ -58,6 +58,9 @@ class DesiredState:
     warnings: tuple[SkippedRecord, ...]
     sync_job_title: bool
     team_attributes: tuple[str, ...] = field(default=())
+    # False when Personio withheld the supervisor attribute: links are then left as they are,
+    # never read as "no supervisor" (that would unlink everyone).
+    supervisors_known: bool = True
 
 
 def required_attributes(settings: SyncSettings) -> tuple[str, ...]:
@@ -92,8 +95,16 @@ def _skip_reason(employee: Employee) -> str | None:
     return None
 
 
-def desired_state(employees: Sequence[Employee], settings: SyncSettings) -> DesiredState:
-    """Scope, validity, user fields and teams for one organization."""
+def desired_state(
+    employees: Sequence[Employee],
+    settings: SyncSettings,
+    *,
+    present_attributes: frozenset[str] | None = None,
+) -> DesiredState:
+    """Scope, validity, user fields and teams for one organization.
+
+    `present_attributes`: the attribute keys Personio returned at all (None: all of them).
+    """
     warnings: list[SkippedRecord] = []
     skipped: set[str] = set()
     out_of_scope: set[str] = set()
@@ -151,6 +162,7 @@ def desired_state(employees: Sequence[Employee], settings: SyncSettings) -> Desi
         warnings=tuple(warnings),
         sync_job_title=settings.sync_job_title,
         team_attributes=settings.team_attributes,
+        supervisors_known=present_attributes is None or "supervisor" in present_attributes,
     )
 
 

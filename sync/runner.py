@@ -28,7 +28,7 @@ from sync import queue
 from sync.apply import apply_plan
 from sync.directory import load_directory
 from sync.employees import Employee, SkippedRecord
-from sync.errors import NOT_CONFIGURED, ErrorInfo, SyncError, internal_error
+from sync.errors import NOT_CONFIGURED, ErrorInfo, SyncError, describe_exception, internal_error
 from sync.notify import record_failure, record_success, resume
 from sync.personio import FetchProgress, PersonioClient
 from sync.plan import COUNT_KEYS, Change, Plan, check_safety, make_plan
@@ -97,10 +97,12 @@ def _warnings_json(plan: Plan) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Source:
-    """What Personio returned: the employees and the records that could not be read."""
+    """What Personio returned: the employees, the records that could not be read, and which
+    attribute keys came back at all (Personio silently withholds attributes)."""
 
     employees: list[Employee]
     skipped: list[SkippedRecord]
+    present_attributes: frozenset[str] | None = None
 
 
 def _load_integration(session: Session, org_id: int) -> tuple[Integration, Organization]:
@@ -150,13 +152,17 @@ def fetch_source(
         paused_gc(),
     ):
         result = client.fetch_employees(required=required_attributes(settings))
-    return Source(employees=result.employees, skipped=list(result.skipped))
+    return Source(
+        employees=result.employees,
+        skipped=list(result.skipped),
+        present_attributes=result.present_attributes,
+    )
 
 
 def plan_source(source: Source, session: Session, org_id: int, settings: SyncSettings) -> Plan:
     """The plan for this organization's directory as it is in `session`."""
     with paused_gc():
-        desired = desired_state(source.employees, settings)
+        desired = desired_state(source.employees, settings, present_attributes=source.present_attributes)
         if source.skipped:
             desired = replace(desired, warnings=tuple(source.skipped) + desired.warnings)
         return make_plan(desired, load_directory(session, org_id), settings)
@@ -222,7 +228,7 @@ def test_integration(
     except SyncError as exc:
         result = TestResult(False, exc.info, empty_counts(), [], [], examples)
     except Exception as exc:  # never a traceback for a person: log it, show a plain message
-        log.exception("test of org %s failed unexpectedly", org_id)
+        log.error("test of org %s failed unexpectedly: %s", org_id, describe_exception(exc))
         result = TestResult(False, internal_error(exc), empty_counts(), [], [], examples)
     _record_test(engine, org_id, passed=result.ok, tested_hash=tested_hash)
     report("Done", 1.0)
@@ -250,7 +256,7 @@ def _record_test(engine: Engine, org_id: int, *, passed: bool, tested_hash: str 
 
 
 class _LeaseKeeper:
-    """Renews a run's lease in the background while the run fetches from Personio."""
+    """Renews a run's lease in the background while the run fetches, plans and applies."""
 
     def __init__(self, engine: Engine, run_id: int, worker_id: str, lease_seconds: int) -> None:
         self._stop = threading.Event()
@@ -265,8 +271,8 @@ class _LeaseKeeper:
                     engine, run_id=run_id, worker_id=worker_id, lease_seconds=lease_seconds
                 ):
                     return
-            except Exception:  # a busy database: try again at the next beat
-                log.warning("could not renew the lease of run %s", run_id, exc_info=True)
+            except Exception as exc:  # a busy database: try again at the next beat
+                log.warning("could not renew the lease of run %s: %s", run_id, describe_exception(exc))
 
     def __enter__(self) -> _LeaseKeeper:
         self._thread.start()
@@ -295,13 +301,14 @@ def execute_run(
         with read_session(engine) as session:
             integration, org = _load_integration(session, org_id)
             settings = settings_of(integration)
+        # The lease is renewed for the whole run: a long apply must not look like a dead process.
         with _LeaseKeeper(engine, run_id, worker_id, lease_seconds):
             source = fetch_source(integration, settings, on_progress=None, client_factory=client_factory)
-        return _apply_and_record(engine, run_id, worker_id, source, settings, org)
+            return _apply_and_record(engine, run_id, worker_id, source, settings, org)
     except SyncError as exc:
         return _record_failure(engine, run_id, worker_id, exc.info)
     except Exception as exc:
-        log.exception("run %s failed unexpectedly", run_id)
+        log.error("run %s failed unexpectedly: %s", run_id, describe_exception(exc))
         return _record_failure(engine, run_id, worker_id, internal_error(exc))
 
 
@@ -358,7 +365,8 @@ class _SafetyStop(Exception):
 
 
 def _owned_run(session: Session, run_id: int, worker_id: str) -> Run:
-    run = session.get(Run, run_id)
+    """The run, locked for this transaction (PostgreSQL: FOR UPDATE; SQLite holds the write lock)."""
+    run = session.get(Run, run_id, with_for_update=True)
     if run is None or run.status != queue.RUNNING or run.lease_owner != worker_id:
         raise _LeaseLost()
     return run

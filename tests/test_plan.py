@@ -301,3 +301,19 @@ def test_three_users_rotating_addresses_all_move() -> None:
         5: "c@example.com",
         6: "a@example.com",
     }
+
+
+def test_a_withheld_supervisor_attribute_leaves_supervisor_links_as_they_are() -> None:
+    users = [
+        make_user(3, "first1.last1@example.com", personio_id="1", first_name="First1", last_name="Last1",
+                  job_title="Engineer"),
+        make_user(4, "first2.last2@example.com", personio_id="2", first_name="First2", last_name="Last2",
+                  job_title="Engineer", supervisor_id=3),
+    ]  # fmt: skip
+    employees = [make_employee(1), make_employee(2)]  # Personio sent no supervisor attribute at all
+    rules = settings()
+    desired = desired_state(employees, rules, present_attributes=frozenset({"id", "first_name", "email"}))
+    assert make_plan(desired, directory(users), rules).is_empty
+    # the same data with the attribute present but empty does unlink
+    desired = desired_state(employees, rules, present_attributes=frozenset({"id", "supervisor"}))
+    assert make_plan(desired, directory(users), rules).supervisors == (("2", None),)

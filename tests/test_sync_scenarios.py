@@ -440,3 +440,16 @@ def test_employees_swapping_addresses_in_personio(acme: Any, cli: Cli) -> None:
     assert outcome["status"] == "succeeded", outcome["error"]
     users = users_by_pid(cli)
     assert [users[pid]["email"] for pid in synced] == [a.lower() for a in addresses[1:] + addresses[:1]]
+
+
+def test_credentials_that_may_not_read_supervisors_keep_the_links(acme: Any, cli: Cli) -> None:
+    run(cli)
+    before = {pid: u["supervisor_email"] for pid, u in users_by_pid(cli).items()}
+    assert any(before.values())
+    acme.add_credential(client_id="papi-nosup", client_secret="papi-nosup-secret", withheld=["supervisor"])
+    assert cli("config", "acme", "--client-id", "papi-nosup", "--client-secret", "papi-nosup-secret",
+               "--teams", "department").code == 0  # fmt: skip
+    outcome = run(cli)
+    assert outcome["status"] == "succeeded"
+    assert not [c for c in outcome["changes"] if c["entity"] == "user"]
+    assert {pid: u["supervisor_email"] for pid, u in users_by_pid(cli).items()} == before
