@@ -22,6 +22,7 @@ from sync.plan import Plan
 
 # Rows per executemany: big enough to be set-based, small enough to keep memory flat.
 CHUNK_ROWS = 20_000
+IN_LIST_LIMIT = 900
 # How SQLAlchemy's SQLite dialect stores a DateTime (UTC, without an offset).
 SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -99,9 +100,11 @@ def _sqlite_value(value: Any, is_json: bool) -> Any:
 
 
 def _delete_teams(session: Session, team_ids: tuple[int, ...]) -> None:
-    if team_ids:
-        session.execute(delete(members_t).where(members_t.c.team_id.in_(team_ids)))
-        session.execute(delete(teams_t).where(teams_t.c.id.in_(team_ids)))
+    # In slices: a database allows only so many bound values in one statement.
+    for start in range(0, len(team_ids), IN_LIST_LIMIT):
+        some = team_ids[start : start + IN_LIST_LIMIT]
+        session.execute(delete(members_t).where(members_t.c.team_id.in_(some)))
+        session.execute(delete(teams_t).where(teams_t.c.id.in_(some)))
 
 
 def _rename_teams(session: Session, renames: tuple[tuple[int, str], ...]) -> None:

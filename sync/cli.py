@@ -18,14 +18,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import col, select
 
+from storage.config import database_url
 from storage.db import make_engine, read_session, write_session
 from storage.models import Organization, Run, RunChange, RunWarning, StaffAccount, User
 from sync import lifecycle, queue
 from sync.accounts import AccountError, create_organization, create_staff
 from sync.directory import directory_report
-from sync.errors import SyncError
+from sync.errors import SyncError, describe_exception
 from sync.runner import RunOutcome, TestResult, execute_run, test_integration
 from sync.settings import TEAM_ATTRIBUTES, InvalidSettings, save_settings
 
@@ -133,6 +136,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = getattr(exc, "hint", "")
         print(f"error: {exc}" + (f" Hint: {hint}" if hint else ""), file=sys.stderr)
         return 1
+    except (SQLAlchemyError, ValueError) as exc:  # the database URL or the database itself
+        url = _safe_database_url()
+        print(
+            f"error: the database at {url} cannot be used ({describe_exception(exc)}). "
+            "Hint: check DATABASE_URL (sqlite:///path or postgresql+psycopg://user:pass@host/db) and "
+            "that the database server is running.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _safe_database_url() -> str:
+    raw = database_url()
+    try:
+        return make_url(raw).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "DATABASE_URL (unreadable)"
 
 
 def _dispatch(engine: Engine, args: argparse.Namespace) -> int:
@@ -259,21 +279,18 @@ def _test(engine: Engine, org_id: int, *, as_json: bool) -> int:
 
 def _run(engine: Engine, org_id: int, *, as_json: bool, approve_safety: bool) -> int:
     worker = f"cli-{socket.gethostname()}-{os.getpid()}"
-    with write_session(engine) as session:
-        run = queue.enqueue_run(
-            session, org_id=org_id, trigger="manual", label=_operator(), approve_safety=approve_safety
-        )
-        run_id = run.id
-    assert run_id is not None
     deadline = time.monotonic() + WAIT_FOR_OPEN_RUN_SECONDS
-    while queue.claim_run(engine, worker_id=worker, run_id=run_id) is None:
+    run_id = _queue_and_claim(engine, org_id, worker, approve_safety=approve_safety)
+    while run_id is None:
+        # Another run of this organization is running: wait for it, queue nothing meanwhile.
         queue.fail_expired_runs(engine)
         if time.monotonic() > deadline:
             raise CommandError(
-                f"Run {run_id} is queued, but another run of this organization is still in progress.",
-                "A scheduler will execute it; follow it with `python -m sync runs SLUG`.",
+                "Another run of this organization is still in progress; nothing was started.",
+                "Wait for it (python -m sync runs SLUG), then run again.",
             )
         time.sleep(1)
+        run_id = _queue_and_claim(engine, org_id, worker, approve_safety=approve_safety)
     outcome: RunOutcome = execute_run(engine, run_id, worker_id=worker)
     if as_json:
         print(json.dumps(outcome.as_json(), indent=2, ensure_ascii=False))
@@ -287,6 +304,27 @@ def _run(engine: Engine, org_id: int, *, as_json: bool, approve_safety: bool) ->
         _print_counts(outcome.counts)
         _print_changes(outcome.changes, outcome.warnings)
     return 0 if outcome.status == queue.SUCCEEDED else 1
+
+
+def _queue_and_claim(engine: Engine, org_id: int, worker: str, *, approve_safety: bool) -> int | None:
+    """Claim the organization's queued run, or queue a manual run and claim it.
+
+    None while another run of the organization is running (or a scheduler claimed it first).
+    """
+    with write_session(engine) as session:
+        run = queue.open_run(session, org_id)
+        if run is None:
+            run = queue.enqueue_run(
+                session, org_id=org_id, trigger="manual", label=_operator(), approve_safety=approve_safety
+            )
+        elif run.status != queue.QUEUED:
+            return None
+        elif approve_safety:
+            run.approve_safety = True
+            session.add(run)
+        run_id = run.id
+    assert run_id is not None
+    return run_id if queue.claim_run(engine, worker_id=worker, run_id=run_id) is not None else None
 
 
 def _runs(engine: Engine, org_id: int, *, as_json: bool, limit: int) -> int:

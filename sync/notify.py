@@ -100,12 +100,22 @@ _TRIGGER_DE = {
 
 
 def failure_message(
-    *, language: str, org_name: str, run: Run, error: ErrorInfo, would_deactivate: int | None
+    *,
+    language: str,
+    org_name: str,
+    run: Run,
+    error: ErrorInfo,
+    would_deactivate: int | None,
+    paused: bool = True,
 ) -> MessageText:
-    """The owners' email about a failed run or a safety stop: what, why, what to do, where to look."""
+    """The owners' email about a failed run or a safety stop: what, why, what to do, where to look.
+
+    `paused`: whether this failure paused automatic runs (a safety stop of a manual run on an
+    integration that is not active pauses nothing, and the email does not claim it).
+    """
     lang = template_language(language)
     if error.code == SAFETY_STOP:
-        return _safety_stop_message(lang, org_name, run, error, would_deactivate)
+        return _safety_stop_message(lang, org_name, run, error, would_deactivate, paused)
     if lang == "de":
         what = _TRIGGER_DE.get(run.trigger, "Lauf")
         return MessageText(
@@ -141,7 +151,7 @@ def failure_message(
 
 
 def _safety_stop_message(
-    lang: str, org_name: str, run: Run, error: ErrorInfo, would_deactivate: int | None
+    lang: str, org_name: str, run: Run, error: ErrorInfo, would_deactivate: int | None, paused: bool
 ) -> MessageText:
     if lang == "de":
         count = (
@@ -158,11 +168,16 @@ def _safety_stop_message(
                 f"Grund: {error.message}\n"
                 f"Was zu tun ist: {error.hint}\n\n"
                 "Sind die Deaktivierungen gewollt (zum Beispiel nach einer Umstrukturierung), kann ein "
-                "Owner genau diesen Lauf unter Dashboard > Runs freigeben. Sonst prüfe in Personio, "
-                "warum die Mitarbeitenden fehlen (Status, Zugriffsrechte der API-Zugangsdaten).\n\n"
-                "Automatische Läufe sind pausiert, bis ein manueller Lauf erfolgreich ist oder neue "
-                "Einstellungen den Test bestehen.\n\n"
-                f"Details: Dashboard > Runs > Lauf {run.id}.\n"
+                "Owner genau diesen Lauf im Dashboard auf der Seite Integration freigeben. Sonst prüfe "
+                "in Personio, warum die Mitarbeitenden fehlen (Status, Zugriffsrechte der "
+                "API-Zugangsdaten).\n\n"
+                + (
+                    "Automatische Läufe sind pausiert, bis ein manueller Lauf erfolgreich ist oder neue "
+                    "Einstellungen den Test bestehen.\n\n"
+                    if paused
+                    else ""
+                )
+                + f"Details: Dashboard > Runs > Lauf {run.id}.\n"
             ),
             language=lang,
         )
@@ -180,10 +195,15 @@ def _safety_stop_message(
             f"Reason: {error.message}\n"
             f"What to do: {error.hint}\n\n"
             "If the deactivations are expected (for example after a reorganisation), an owner can "
-            "approve this one run in dashboard > Runs. Otherwise check in Personio why the employees "
-            "are missing (their status, the access rights of the API credentials).\n\n"
-            "Automatic runs are paused until a manual run succeeds or new settings pass the Test.\n\n"
-            f"Details: dashboard > Runs > run {run.id}.\n"
+            "approve this one run on the Integration page of the dashboard. Otherwise check in "
+            "Personio why the employees are missing (their status, the access rights of the API "
+            "credentials).\n\n"
+            + (
+                "Automatic runs are paused until a manual run succeeds or new settings pass the Test.\n\n"
+                if paused
+                else ""
+            )
+            + f"Details: dashboard > Runs > run {run.id}.\n"
         ),
         language=lang,
     )
@@ -200,17 +220,23 @@ def record_failure(
     """Pause automatic runs and email the owners once, when an automatic run failed or a safety stop hit.
 
     Call it inside the transaction that records the failed run. A failure while already
-    paused (or inactive) sends nothing new: owners hear once per incident, not once per tick.
+    paused sends nothing new: owners hear once per incident, not once per tick. A safety stop
+    of an integration that is not active (an operator's manual run) pauses nothing but is
+    still reported to the owners.
     """
     pauses = run.trigger in _UNATTENDED_TRIGGERS or error.code == SAFETY_STOP
-    if not pauses or integration.state != "active":
+    if not pauses or integration.state == "paused":
         return
     now = utcnow()
-    integration.state = "paused"
-    integration.pause_reason = error.message
-    integration.paused_run_id = run.id
-    integration.updated_at = now
-    session.add(integration)
+    if integration.state == "active":
+        integration.state = "paused"
+        integration.pause_reason = error.message
+        integration.paused_run_id = run.id
+        integration.updated_at = now
+        session.add(integration)
+    elif error.code != SAFETY_STOP:
+        return
+    paused = integration.state == "paused"
     org = session.get(Organization, run.org_id)
     org_name = org.name if org else "your organization"
     kind = "safety_stop" if error.code == SAFETY_STOP else "run_failed"
@@ -221,6 +247,7 @@ def record_failure(
             run=run,
             error=error,
             would_deactivate=would_deactivate,
+            paused=paused,
         )
         session.add(
             OutboxEmail(

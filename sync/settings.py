@@ -20,6 +20,7 @@ from storage.db import write_session
 from storage.models import Integration
 from storage.secrets import SecretBox, SecretKeyMismatch
 from sync.errors import NOT_CONFIGURED, SyncError
+from sync.personio_errors import checked_base_url
 
 TEAM_ATTRIBUTES: tuple[str, ...] = ("supervisor", "team", "department", "office", "employment_type")
 TEAM_ATTRIBUTE_LABELS: dict[str, str] = {
@@ -110,12 +111,13 @@ def save_settings(
             raise InvalidSettings("The Client ID is empty. Paste the Client ID from Personio.")
         changes["client_id"] = client_id.strip()
     if base_url is not None:
-        cleaned = base_url.strip().rstrip("/")
-        if not cleaned.startswith(("http://", "https://")):
+        try:
+            changes["base_url"], _host = checked_base_url(base_url)
+        except SyncError as exc:
             raise InvalidSettings(
-                "The Personio API address must start with https:// (or http:// for a sandbox)."
-            )
-        changes["base_url"] = cleaned
+                "The Personio API address must start with https:// and name a host: use "
+                "https://api.personio.de (or http://127.0.0.1:PORT for a sandbox)."
+            ) from exc
     if language is not None:
         if language not in LANGUAGES:
             raise InvalidSettings(f"Unknown language {language!r}. Choose one of: {', '.join(LANGUAGES)}.")

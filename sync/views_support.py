@@ -162,13 +162,13 @@ def outbox_frame(engine: Engine, *, failures_only: bool = False, limit: int = 20
         records,
         columns=[
             "State",
-            "Created",
+            "Created (UTC)",
             "Organization",
             "To",
             "Kind",
             "Subject",
             "Attempts",
-            "Sent",
+            "Sent (UTC)",
             "Last error",
         ],
     )

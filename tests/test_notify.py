@@ -202,6 +202,21 @@ def test_an_inactive_integration_is_not_paused(engine: Engine, org_id: int) -> N
     assert _emails(engine) == []
 
 
+def test_a_safety_stop_of_an_inactive_integration_emails_the_owners_without_pausing(
+    engine: Engine, org_id: int
+) -> None:
+    with write_session(engine) as session:
+        integration = _integration(session, org_id)
+        integration.state = "inactive"
+        session.add(integration)
+    _fail(engine, org_id, "manual", SAFETY_ERROR, would_deactivate=12)
+    assert _state(engine, org_id).state == "inactive"
+    emails = _emails(engine)
+    assert emails and {e.kind for e in emails} == {"safety_stop"}
+    assert all("12" in e.body and "paused" not in e.body for e in emails)
+    assert all("Integration page" in e.body for e in emails if e.language == "en")
+
+
 def test_a_successful_manual_run_resumes_without_an_immediate_catch_up_run(
     engine: Engine, org_id: int
 ) -> None:

@@ -453,3 +453,22 @@ def test_credentials_that_may_not_read_supervisors_keep_the_links(acme: Any, cli
     assert outcome["status"] == "succeeded"
     assert not [c for c in outcome["changes"] if c["entity"] == "user"]
     assert {pid: u["supervisor_email"] for pid, u in users_by_pid(cli).items()} == before
+
+
+def test_an_unusable_database_is_one_line_without_the_password(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://sync:hunter22@127.0.0.1:1/nothing")
+    result = cli("runs", "acme")
+    assert result.code == 1
+    assert result.err.count("\n") == 1 and "cannot be used" in result.err and "Hint:" in result.err
+    assert "hunter22" not in result.err
+
+
+def test_run_executes_the_run_that_activation_queued(acme: Any, cli: Cli, engine: Engine) -> None:
+    assert cli("activate", "acme").code == 0  # queues the first run; no scheduler is running here
+    outcome = run(cli)
+    assert outcome["status"] == "succeeded"
+    with read_session(engine) as session:
+        runs = session.exec(select(Run)).all()
+    assert [(r.trigger, r.status) for r in runs] == [("activation", "succeeded")]
