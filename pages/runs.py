@@ -18,14 +18,13 @@ from sync.views_runs import (
     changes_per_run,
     has_open_run,
     list_runs,
+    refresh_seconds,
     run_detail,
     runs_frame,
 )
 from sync.views_scheduler import scheduler_status
 from sync.views_support import organizations_overview
 
-OPEN_REFRESH_SECONDS = 2.0
-IDLE_REFRESH_SECONDS = 30.0
 ALL = 0
 COUNT_GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
     (
@@ -134,7 +133,7 @@ def draw_detail(detail: RunDetail) -> None:
 open_at_start = has_open_run(engine, org_id=org_id)
 
 
-@st.fragment(run_every=OPEN_REFRESH_SECONDS if open_at_start else IDLE_REFRESH_SECONDS)
+@st.fragment(run_every=refresh_seconds(open_run=open_at_start))
 def runs_table() -> None:
     if has_open_run(engine, org_id=org_id) != open_at_start:
         st.rerun()  # a run started or finished: redraw the page, the chart and the timer

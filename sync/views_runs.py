@@ -25,6 +25,8 @@ from sync.views_changes import COUNT_LABELS, count_of, total_changes
 
 PAGE_SIZE = 50
 OPEN_STATUSES = ("queued", "running")
+OPEN_REFRESH_SECONDS = 2.0  # while a run is queued or running, the page follows it closely
+IDLE_REFRESH_SECONDS = 30.0  # otherwise it only looks for runs started elsewhere
 STATUS_LABELS: dict[str, str] = {
     "succeeded": "✅ Succeeded",
     "failed": "❌ Failed",
@@ -318,6 +320,11 @@ def has_open_run(engine: Engine, *, org_id: int | None) -> bool:
         if org_id is not None:
             query = query.where(col(Run.org_id) == org_id)
         return session.execute(query.limit(1)).first() is not None
+
+
+def refresh_seconds(*, open_run: bool) -> float:
+    """How often the Runs page redraws its run table: every few seconds while a run is open."""
+    return OPEN_REFRESH_SECONDS if open_run else IDLE_REFRESH_SECONDS
 
 
 def changes_per_run(engine: Engine, *, org_id: int | None, limit: int = 200) -> pd.DataFrame:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 from typing import Any
 
+import pandas as pd
 import pytest
+import streamlit as st
 from sqlalchemy import Engine, insert
 from sqlmodel import select
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
 from storage.clock import utcnow
 from storage.db import read_session, write_session
 from storage.models import Organization, Run, RunChange, RunWarning, table
 from sync.accounts import create_organization, create_staff
+from sync.queue import claim_run
+from sync.views_runs import IDLE_REFRESH_SECONDS, OPEN_REFRESH_SECONDS, changes_per_run, refresh_seconds
 from tests.support.dashboard import app_logged_in, page_text
 
 PASSWORD = "correct horse battery"
@@ -123,6 +129,53 @@ def add_run_with_changes(engine: Engine, org_id: int) -> int:
         return run.id
 
 
+def add_finished_run(engine: Engine, org_id: int, counts: dict[str, int], finished_at: datetime) -> int:
+    with write_session(engine) as session:
+        run = Run(
+            org_id=org_id,
+            trigger="automatic",
+            status="succeeded",
+            queued_at=finished_at - timedelta(seconds=5),
+            started_at=finished_at - timedelta(seconds=5),
+            finished_at=finished_at,
+            counts=counts,
+        )
+        session.add(run)
+        session.flush()
+        assert run.id is not None
+        return run.id
+
+
+def finish_run(engine: Engine, run_id: int, counts: dict[str, int]) -> None:
+    """What the scheduler records when a run succeeds."""
+    with write_session(engine) as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        run.status = "succeeded"
+        run.finished_at = utcnow()
+        run.counts = counts
+        run.lease_owner = None
+        run.lease_expires_at = None
+        session.add(run)
+
+
+@pytest.fixture
+def fragment_timers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """(function name, run_every) of every `st.fragment` the pages define, in order."""
+    timers: list[tuple[str, Any]] = []
+    real_fragment = st.fragment
+
+    def spy(func: Any = None, *, run_every: Any = None, **options: Any) -> Any:
+        def decorate(function: Any) -> Any:
+            timers.append((function.__name__, run_every))
+            return real_fragment(function, run_every=run_every, **options)
+
+        return decorate if func is None else decorate(func)
+
+    monkeypatch.setattr(st, "fragment", spy)
+    return timers
+
+
 def select_row(app: Any, org_id: int | None, row: int, page: int = 1) -> Any:
     app.session_state[f"runs_table_{org_id}_{page}"] = {
         "selection": {"rows": [row], "columns": [], "cells": []}
@@ -187,23 +240,101 @@ def test_a_person_who_triggered_a_run_is_shown_with_name_email_and_avatar(
     assert str(row["Avatar"]).startswith("data:image/svg+xml;base64,")
 
 
+def test_the_page_refreshes_quickly_only_while_a_run_is_open() -> None:
+    assert refresh_seconds(open_run=True) == OPEN_REFRESH_SECONDS
+    assert refresh_seconds(open_run=False) == IDLE_REFRESH_SECONDS
+    assert OPEN_REFRESH_SECONDS <= 5 < IDLE_REFRESH_SECONDS
+
+
 def test_a_queued_run_shows_queued_and_the_page_keeps_refreshing(
-    engine: Engine, orgs: dict[str, int]
+    engine: Engine, orgs: dict[str, int], fragment_timers: list[tuple[str, Any]]
 ) -> None:
     add_runs(engine, orgs["acme"], 1, status="queued", started_at=None, finished_at=None, counts={})
+    with read_session(engine) as session:
+        run_id = session.exec(select(Run.id).where(Run.org_id == orgs["acme"])).one()
     app = app_logged_in(engine, OWNER, PASSWORD)
     app.switch_page("pages/runs.py").run()
+    assert not app.exception
     assert app.dataframe[0].value.iloc[0]["Status"] == "⏳ Queued"
+    # The run table is a fragment that Streamlit re-runs on a short timer while the run is open.
+    assert fragment_timers[-1] == ("runs_table", OPEN_REFRESH_SECONDS)
     app = select_row(app, orgs["acme"], 0)
     assert "Waiting for the scheduler" in page_text(app)
     assert "No scheduler is running" in page_text(app)
 
+    # A scheduler picks the run up. The timer's re-run (no click, no widget change) shows it.
+    assert claim_run(engine, worker_id="test-worker", run_id=run_id) is not None
+    app.run()
+    assert not app.exception
+    assert app.dataframe[0].value.iloc[0]["Status"] == "🔄 Running"
+    assert "This panel updates by itself" in page_text(app)
+    assert fragment_timers[-1] == ("runs_table", OPEN_REFRESH_SECONDS)
+
+    # The run finishes: the next re-run shows the result and the page drops to the slow timer.
+    finish_run(engine, run_id, COUNTS)
+    app.run()
+    assert not app.exception
+    row = app.dataframe[0].value.iloc[0]
+    assert (row["Run"], row["Status"], row["Changes"]) == (run_id, "✅ Succeeded", 11)
+    assert any(f"Run #{run_id} · ✅ Succeeded" in s.value for s in app.subheader)
+    assert ("Created", 3) in {(m.label, int(m.value)) for m in app.metric}
+    assert "Waiting for the scheduler" not in page_text(app)
+    assert fragment_timers[-1] == ("runs_table", IDLE_REFRESH_SECONDS)
+
 
 def test_chart_of_changes_per_run_is_drawn(engine: Engine, orgs: dict[str, int]) -> None:
-    add_runs(engine, orgs["acme"], 5)
+    at = utcnow().replace(microsecond=0) - timedelta(hours=1)
+    only_users = add_finished_run(engine, orgs["acme"], {"users_created": 2, "skipped": 7}, at)
+    everything = add_finished_run(engine, orgs["acme"], COUNTS, at + timedelta(minutes=10))
+    teams_and_members = add_finished_run(
+        engine, orgs["acme"], {"teams_deleted": 3, "memberships_removed": 1}, at + timedelta(minutes=20)
+    )
+    add_failed_run(engine, orgs["acme"])  # failed, queued and other organizations' runs are not charted
+    add_runs(engine, orgs["acme"], 1, status="queued", started_at=None, finished_at=None, counts={})
+    add_runs(engine, orgs["globex"], 2)
+
+    def label(run_id: int, minutes: int) -> str:
+        return f"#{run_id} · {at + timedelta(minutes=minutes):%m-%d %H:%M}"
+
+    expected = pd.DataFrame(
+        {
+            "Label": [label(only_users, 0), label(everything, 10), label(teams_and_members, 20)],
+            "Users": [2, 5, 0],
+            "Teams": [0, 2, 3],
+            "Memberships": [0, 4, 1],
+        }
+    )
+    data = changes_per_run(engine, org_id=orgs["acme"])
+    assert list(data["Run"]) == [only_users, everything, teams_and_members]  # oldest first
+    pd.testing.assert_frame_equal(
+        data[["Label", "Users", "Teams", "Memberships"]].reset_index(drop=True), expected, check_dtype=False
+    )
+
     app = app_logged_in(engine, OWNER, PASSWORD)
     app.switch_page("pages/runs.py").run()
+    assert not app.exception
     assert "Changes per run" in [s.value for s in app.subheader]
+    charts = app.get("vega_lite_chart")
+    assert len(charts) == 1
+    chart = charts[0].proto
+    spec = json.loads(chart.spec)
+    assert spec["mark"]["type"] == "bar"
+    assert spec["encoding"]["x"]["field"] == "Label"
+    assert spec["encoding"]["x"]["sort"] is None  # runs stay in run order, not alphabetical
+    assert spec["encoding"]["x"]["title"] == "Run, finished at (UTC)"
+    assert spec["encoding"]["y"]["title"] == "Changes"
+    assert [d.name for d in chart.datasets] == [spec["data"]["name"]]
+    # st.bar_chart stores the frame long (one row per run and series): widen it back and compare.
+    long = convert_arrow_bytes_to_pandas_df(chart.datasets[0].data.data)
+    x, series, value = (
+        spec["encoding"]["x"]["field"],
+        spec["encoding"]["color"]["field"],
+        spec["encoding"]["y"]["field"],
+    )
+    drawn = long.pivot(index=x, columns=series, values=value).loc[list(expected["Label"])]
+    assert list(drawn.index) == list(expected["Label"])
+    for name in ("Users", "Teams", "Memberships"):
+        assert list(drawn[name]) == list(expected[name]), name
 
 
 def test_staff_reads_another_organizations_failed_run(engine: Engine, orgs: dict[str, int]) -> None:
