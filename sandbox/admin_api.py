@@ -46,7 +46,11 @@ def overview(state: SandboxState, request: Request) -> Response:
             "faults": state.faults.as_dict(),
             "stats": state.stats.as_dict(),
             "credentials": [
-                {"client_id": c.client_id, "withheld": sorted(c.withheld)}
+                {
+                    "client_id": c.client_id,
+                    "withheld": sorted(c.withheld),
+                    "employees_access": c.employees_access,
+                }
                 for c in state.credentials.credentials.values()
             ],
         },
@@ -127,21 +131,31 @@ rename_office = _renamer(OFFICE)
 
 
 def add_credential(state: SandboxState, request: Request) -> Response:
-    """`POST /_admin/credentials` `{client_id?, client_secret?, withheld?: [keys]}`: 201 with the
-    credential; missing id or secret are generated."""
+    """`POST /_admin/credentials` `{client_id?, client_secret?, withheld?: [keys], employees_access?:
+    bool}`: 201 with the credential; missing id or secret are generated, employees_access defaults to
+    true (false: signs in, but every employees request answers 403)."""
     body = _body(request) or {}
     if not isinstance(body, dict):
         return admin_error(422, "the body must be a JSON object")
     client_id = body.get("client_id") or f"papi-{secrets.token_hex(8)}"
     client_secret = body.get("client_secret") or f"papi-{secrets.token_urlsafe(24)}"
     withheld = body.get("withheld") or []
+    employees_access = body.get("employees_access", True)
     if not isinstance(client_id, str) or not isinstance(client_secret, str):
         return admin_error(422, "client_id and client_secret must be strings")
     if not isinstance(withheld, list) or not all(isinstance(key, str) for key in withheld):
         return admin_error(422, "withheld must be a list of attribute keys")
-    state.credentials.add(Credential(client_id, client_secret, frozenset(withheld)))
+    if not isinstance(employees_access, bool):
+        return admin_error(422, "employees_access must be true or false")
+    state.credentials.add(Credential(client_id, client_secret, frozenset(withheld), employees_access))
     return json_response(
-        201, {"client_id": client_id, "client_secret": client_secret, "withheld": sorted(set(withheld))}
+        201,
+        {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "withheld": sorted(set(withheld)),
+            "employees_access": employees_access,
+        },
     )
 
 

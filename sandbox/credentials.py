@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 TOKEN_LIFETIME = 86400  # seconds; Personio's stable tokens live 24 h
@@ -11,11 +12,13 @@ SCOPE = "employees:read"
 
 @dataclass(frozen=True)
 class Credential:
-    """A client id/secret pair and the attributes its whitelist leaves out."""
+    """A client id/secret pair, the attributes its whitelist leaves out, and whether it may read
+    employees at all (without that access Personio signs it in but answers 403 on employees)."""
 
     client_id: str
     client_secret: str
     withheld: frozenset[str] = frozenset()
+    employees_access: bool = True
 
 
 @dataclass(frozen=True)
@@ -32,11 +35,16 @@ class Token:
 
 
 class CredentialStore:
-    """Known credentials and live tokens. Not thread-safe: the caller holds the sandbox lock."""
+    """Known credentials and live tokens. Not thread-safe: the caller holds the sandbox lock.
 
-    def __init__(self, credentials: list[Credential]) -> None:
+    Tokens that stopped working (expired and replaced, revoked, or issued before a reset: `retired`)
+    are remembered, so a dead token can be told apart from one that was never issued.
+    """
+
+    def __init__(self, credentials: list[Credential], *, retired: Iterable[str] = ()) -> None:
         self.credentials: dict[str, Credential] = {c.client_id: c for c in credentials}
         self.tokens: dict[str, Token] = {}
+        self.retired: set[str] = set(retired)
         self._current: dict[str, Token] = {}
 
     def add(self, credential: Credential) -> None:
@@ -56,6 +64,7 @@ class CredentialStore:
         if token is None or token.expired(now):
             if token is not None:
                 del self.tokens[token.value]
+                self.retired.add(token.value)
             token = Token(value=f"papi-{secrets.token_urlsafe(64)}", client_id=client_id, issued_at=now)
             self.tokens[token.value] = token
             self._current[client_id] = token
@@ -68,7 +77,16 @@ class CredentialStore:
             return None
         return self.credentials.get(token.client_id)
 
+    def issued(self, token_value: str) -> bool:
+        """Whether this store (or one before a reset) ever handed out `token_value`."""
+        return token_value in self.tokens or token_value in self.retired
+
+    def every_issued(self) -> set[str]:
+        """Every token value ever handed out, live or not (carried over a reset)."""
+        return self.retired | set(self.tokens)
+
     def _revoke(self, client_id: str) -> None:
         token = self._current.pop(client_id, None)
         if token is not None:
             self.tokens.pop(token.value, None)
+            self.retired.add(token.value)

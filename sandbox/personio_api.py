@@ -27,6 +27,8 @@ from sandbox.wire import Request, Response, json_response, personio_error
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
+INVALID_AUTHORIZATION = "Provided authorization is not valid"
+FORBIDDEN_EXCEPTION = "personio.core.api.exceptions.api.forbidden.http.exception"
 
 # Gateways in front of Personio answer 502-504 with an HTML page, not the JSON envelope.
 _GATEWAY_PAGE = (
@@ -135,8 +137,14 @@ def _answer(
         return token
     credential = state.credentials.holder(token, state.wall_clock())
     if credential is None:
-        # Unknown, expired, or issued before a reset: Personio's wording for dead tokens.
-        return personio_error(401, "The token has been blacklisted")
+        if state.credentials.issued(token):
+            # Expired, revoked, or issued before a reset: Personio's wording for dead tokens.
+            return personio_error(401, "The token has been blacklisted")
+        # Never issued here at all: Personio's 403 for authorization it does not recognise.
+        return personio_error(403, INVALID_AUTHORIZATION)
+    if not credential.employees_access:
+        # Signed in, but the credential has no read access to employees (a missing scope).
+        return personio_error(403, FORBIDDEN_EXCEPTION, code=0)
     if state.config.rate_limit:
         wait = state.employee_limiter.admit(credential.client_id, state.monotonic())
         if wait is not None:
@@ -157,7 +165,7 @@ def _bearer_token(request: Request) -> str | Response:
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token.startswith("papi-"):
-        return personio_error(403, "Provided authorization is not valid")
+        return personio_error(403, INVALID_AUTHORIZATION)
     return token
 
 

@@ -81,8 +81,11 @@ class SandboxState:
         start-up credential (tokens issued before are no longer valid)."""
         config = self.config
         self.company = generate_company(config.employees, config.seed)
+        # Tokens issued before stay known as dead (401 blacklisted), not unknown (403).
+        previous = getattr(self, "credentials", None)
         self.credentials = CredentialStore(
-            [Credential(config.client_id, config.client_secret, config.withheld)]
+            [Credential(config.client_id, config.client_secret, config.withheld)],
+            retired=previous.every_issued() if previous is not None else (),
         )
         self.faults = Faults()
         self.stats = Stats()

@@ -56,6 +56,7 @@ from sync.personio_parsing import (
     parse_employees_page,
     parse_records,
     record_id,
+    says_authorization_invalid,
 )
 
 __all__ = [
@@ -338,16 +339,22 @@ class PersonioClient:
         authorized: bool = True,
     ) -> T:
         """Send until there is a usable answer: transient failures are retried in `_send`, an unreadable
-        answer is refetched once, a 401 with a token signs in again once per fetch."""
+        answer is refetched once, a refused token (401, or 403 "authorization is not valid") signs in
+        again once per fetch."""
         refetched = False
         while True:
             headers = {"Authorization": f"Bearer {self._valid_token().value}"} if authorized else {}
             try:
                 response = self._send(method, path, params=params, json_body=json_body, headers=headers)
-                if response.status_code == 401 and authorized and self._reauth_left > 0:
+                if authorized and self._reauth_left > 0 and _token_refused(response):
                     self._reauth_left -= 1
                     self._token = None
-                    logger.warning("Personio %s %s -> 401; signing in again once", method, path)
+                    logger.warning(
+                        "Personio %s %s -> %d (token not accepted); signing in again once",
+                        method,
+                        path,
+                        response.status_code,
+                    )
                     continue
                 self._raise_for_status(response, path, authorized=authorized)
                 result = parse(decode_json(response.content))
@@ -459,8 +466,8 @@ class PersonioClient:
             return
         if not authorized and status in (401, 403):
             raise credentials_rejected(status)
-        if status == 401:
-            raise token_rejected()
+        if _token_refused(response):
+            raise token_rejected(status)
         if status == 403:
             raise employees_forbidden()
         raise unexpected_status(path, status, self._redact(error_message(response.content)))
@@ -491,6 +498,13 @@ class PersonioClient:
             self._on_progress(
                 FetchProgress(phase=phase, fetched=self._fetched, total=self._total, message=message)
             )
+
+
+def _token_refused(response: httpx.Response) -> bool:
+    """A 401, or the 403 Personio gives for an unknown or expired token ("Provided authorization is
+    not valid"). Other 403s mean the credential may not read employees: signing in again won't help."""
+    status = response.status_code
+    return status == 401 or (status == 403 and says_authorization_invalid(response.content))
 
 
 def fetch_employees(

@@ -68,10 +68,12 @@ def credentials_rejected(status: int) -> SyncError:
     )
 
 
-def token_rejected() -> SyncError:
+def token_rejected(status: int = 401) -> SyncError:
+    """Personio refused the token (401, or 403 "authorization is not valid") after a fresh sign-in."""
     return SyncError(
         AUTH_FAILED,
-        "Personio rejected the access token of these API credentials (401), also after signing in again.",
+        f"Personio rejected the access token of these API credentials ({status}), "
+        "also after signing in again.",
         CREDENTIALS_HINT,
     )
 

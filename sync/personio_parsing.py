@@ -189,6 +189,13 @@ def error_message(content: bytes) -> str:
         return ""
 
 
+def says_authorization_invalid(content: bytes) -> bool:
+    """Whether an error answer is Personio's 403 for a token it does not (or no longer) accept:
+    `{"error": {"code": 403, "message": "Provided authorization is not valid"}}`. A 403 for a
+    credential without read access says `...forbidden.http.exception` instead."""
+    return "authorization is not valid" in error_message(content).casefold()
+
+
 def parse_auth_answer(payload: Any) -> tuple[str, float]:
     """`{"success": true, "data": {"token", "expires_in"}}` -> (token, seconds it lives).
 

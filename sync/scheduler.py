@@ -405,8 +405,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         engine = make_engine(database_url())
     except Exception as exc:
-        shown = make_url(database_url()).render_as_string(hide_password=True)
-        log.error("cannot open the database %s: %s", shown, type(exc).__name__)
+        # One line, no traceback and no password. The URL itself may be what failed to parse, so
+        # it is shown (password hidden) only when it parses.
+        from sqlalchemy import exc as sa_exc
+
+        try:
+            shown = make_url(database_url()).render_as_string(hide_password=True)
+        except Exception:
+            shown = None
+        url_hint = (
+            "set DATABASE_URL to sqlite:///data/app.db or postgresql+psycopg://USER:PASSWORD@HOST:5432/DBNAME"
+        )
+        if shown is None:
+            problem, hint = "DATABASE_URL is not a database URL", url_hint
+        elif isinstance(exc, sa_exc.NoSuchModuleError | ImportError):
+            problem, hint = f"cannot open the database {shown}: no database driver for it", url_hint
+        else:
+            problem = f"cannot open the database {shown}: {type(exc).__name__}"
+            hint = (
+                "check that the database server is running and reachable from here, and the host, "
+                "port, database name, user and password in DATABASE_URL"
+            )
+        log.error("%s. Hint: %s.", problem, hint)
         return 2
 
     scheduler = Scheduler(engine, config)

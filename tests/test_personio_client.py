@@ -351,6 +351,31 @@ def test_employees_answering_401_after_a_fresh_sign_in_is_auth_failed() -> None:
     assert [r.url.path for r in seen] == ["/v1/auth", "/v1/company/employees"] * 2
 
 
+INVALID_AUTHORIZATION = {
+    "success": False,
+    "error": {"code": 403, "message": "Provided authorization is not valid"},
+}
+NO_READ_ACCESS = {
+    "success": False,
+    "error": {"code": 0, "message": "personio.core.api.exceptions.api.forbidden.http.exception"},
+}
+
+
+def test_employees_answering_403_invalid_authorization_signs_in_again_once_then_is_auth_failed() -> None:
+    seen: list[httpx.Request] = []
+    error = fetch_error(fake_personio(answer(403, INVALID_AUTHORIZATION), seen=seen))
+    assert error.code == AUTH_FAILED
+    assert "(403)" in error.message and "Settings > Integrations > API credentials" in error.hint
+    assert [r.url.path for r in seen] == ["/v1/auth", "/v1/company/employees"] * 2
+
+
+def test_403_without_read_access_is_forbidden_at_once_without_signing_in_again() -> None:
+    seen: list[httpx.Request] = []
+    error = fetch_error(fake_personio(answer(403, NO_READ_ACCESS), seen=seen))
+    assert error.code == FORBIDDEN
+    assert [r.url.path for r in seen] == ["/v1/auth", "/v1/company/employees"]
+
+
 def test_clients_of_the_same_credentials_share_one_pacer() -> None:
     def pacer_of(base_url: str, client_id: str) -> Pacer | None:
         client = PersonioClient(
@@ -475,6 +500,59 @@ def test_a_revoked_token_and_rejected_sign_in_is_auth_failed(sandbox: SandboxPro
         with pytest.raises(SyncError) as caught:
             client.fetch_employees()
     assert caught.value.code == AUTH_FAILED
+
+
+def test_a_token_the_sandbox_never_issued_gets_403_and_signs_in_again_once(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    sandbox = sandbox_factory(employees=5)
+    with sandbox_client(sandbox) as client:
+        client.fetch_employees()
+        old_token = sandbox.auth_token()
+        sandbox.restart()  # a new process: the client's token is one it never issued
+        refused = sandbox.personio_get("/v1/company/employees", token=old_token)
+        assert refused.status_code == 403
+        assert refused.json()["error"]["message"] == "Provided authorization is not valid"
+        sandbox.reset_stats()
+        result = client.fetch_employees()
+    assert len(result.employees) == 5
+    assert result.auth_calls == 1
+    assert sandbox.stats() == {"requests": 3, "auth_calls": 1, "employee_requests": 2, "rate_limited": 0}
+
+
+def test_a_never_issued_token_and_rejected_sign_in_is_auth_failed(sandbox_factory: SandboxFactory) -> None:
+    sandbox = sandbox_factory(employees=5)
+    with sandbox_client(sandbox) as client:
+        client.fetch_employees()
+        sandbox.restart()
+        sandbox.set_faults(wrong_credentials=True)
+        with pytest.raises(SyncError) as caught:
+            client.fetch_employees()
+    assert caught.value.code == AUTH_FAILED
+    assert sandbox.stats()["employee_requests"] == 1 and sandbox.stats()["auth_calls"] == 1
+
+
+def test_credentials_without_read_access_to_employees_are_forbidden_naming_where_to_grant_it(
+    sandbox: SandboxProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    blind = sandbox.add_credential(employees_access=False)
+    with pytest.raises(SyncError) as caught:
+        fetch_employees(
+            base_url=sandbox.base_url,
+            client_id=blind["client_id"],
+            client_secret=blind["client_secret"],
+            backoff_base=0.01,
+        )
+    error = caught.value
+    assert error.code == FORBIDDEN
+    assert "may not read employees (403)" in error.message
+    assert "Settings > Integrations > API credentials" in error.hint and "read access" in error.hint
+    # signing in again would not help, so the client does not try
+    assert sandbox.stats() == {"requests": 2, "auth_calls": 1, "employee_requests": 1, "rate_limited": 0}
+    token = sandbox.auth_token(blind["client_id"], blind["client_secret"])
+    for text in (error.message, error.hint, repr(error), caplog.text):
+        assert blind["client_secret"] not in text and token not in text
 
 
 def test_progress_is_reported_for_sign_in_and_each_page(sandbox_factory: SandboxFactory) -> None:

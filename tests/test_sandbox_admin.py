@@ -43,7 +43,9 @@ def test_health_and_state(sandbox: SandboxProcess) -> None:
     assert state["employees"] == 60
     assert state["stats"] == {"auth_calls": 0, "employee_requests": 0, "rate_limited": 0, "requests": 0}
     assert state["faults"]["empty_result"] is False
-    assert state["credentials"] == [{"client_id": sandbox.client_id, "withheld": []}]
+    assert state["credentials"] == [
+        {"client_id": sandbox.client_id, "withheld": [], "employees_access": True}
+    ]
 
 
 def test_hire_with_units_by_id_and_by_name(sandbox: SandboxProcess) -> None:

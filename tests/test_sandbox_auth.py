@@ -70,7 +70,8 @@ def test_missing_credentials_get_401(sandbox: SandboxProcess) -> None:
         ({}, 401, "Authorization is not provided"),
         ({"Authorization": "Basic cGFwaTpzZWNyZXQ="}, 403, "Provided authorization is not valid"),
         ({"Authorization": "Bearer not-a-papi-token"}, 403, "Provided authorization is not valid"),
-        ({"Authorization": "Bearer papi-never-issued"}, 401, "The token has been blacklisted"),
+        # reference 3.1: Personio's 403 example for authorization it does not accept
+        ({"Authorization": "Bearer papi-never-issued"}, 403, "Provided authorization is not valid"),
     ],
 )
 def test_employees_refuse_missing_invalid_and_unknown_tokens(
@@ -96,6 +97,34 @@ def test_tokens_issued_before_a_reset_are_blacklisted(sandbox: SandboxProcess) -
     assert response.status_code == 401
     assert response.json()["error"]["message"] == "The token has been blacklisted"
     assert sandbox.personio_get(EMPLOYEES).status_code == 200  # a new token works
+
+
+def test_a_revoked_token_is_blacklisted_but_one_never_issued_is_not_valid(sandbox: SandboxProcess) -> None:
+    token = sandbox.auth_token()
+    sandbox.add_credential(sandbox.client_id, sandbox.client_secret)  # replacing it revokes its token
+    revoked = sandbox.personio_get(EMPLOYEES, token=token)
+    assert (revoked.status_code, revoked.json()["error"]["message"]) == (
+        401,
+        "The token has been blacklisted",
+    )
+    unknown = sandbox.personio_get(EMPLOYEES, token=token + "x")
+    assert unknown.status_code == 403
+    assert unknown.json() == {
+        "success": False,
+        "error": {"code": 403, "message": "Provided authorization is not valid"},
+    }
+
+
+def test_a_token_from_before_a_restart_was_never_issued_by_the_new_process(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    sandbox = sandbox_factory(employees=5)
+    token = sandbox.auth_token()
+    sandbox.restart()
+    response = sandbox.personio_get(EMPLOYEES, token=token)
+    assert response.status_code == 403
+    assert response.json()["error"]["message"] == "Provided authorization is not valid"
+    assert sandbox.personio_get(EMPLOYEES).status_code == 200
 
 
 def test_tracing_headers_are_accepted_and_ignored(sandbox: SandboxProcess) -> None:
@@ -134,6 +163,7 @@ def test_an_added_credential_cannot_read_its_withheld_attributes(sandbox: Sandbo
         "client_id": "papi-limited",
         "client_secret": "papi-limited-secret",
         "withheld": ["email"],
+        "employees_access": True,
     }
     token = sandbox.auth_token("papi-limited", "papi-limited-secret")
     keys = attribute_keys(sandbox.personio_get(EMPLOYEES, token=token))
@@ -163,3 +193,35 @@ def test_withhold_at_start_up_applies_to_the_start_up_credential(sandbox_factory
     limited = sandbox_factory(employees=5, withhold=["email", "position"])
     keys = attribute_keys(limited.personio_get(EMPLOYEES))
     assert not {"email", "position"} & keys and "first_name" in keys
+
+
+FORBIDDEN_403 = {
+    "success": False,
+    "error": {"code": 0, "message": "personio.core.api.exceptions.api.forbidden.http.exception"},
+}
+
+
+def test_a_credential_without_employees_access_signs_in_but_gets_403_on_employees(
+    sandbox: SandboxProcess,
+) -> None:
+    added = sandbox.add_credential(
+        client_id="papi-blind", client_secret="papi-blind-secret", employees_access=False
+    )
+    assert added["employees_access"] is False
+    token = sandbox.auth_token("papi-blind", "papi-blind-secret")
+    first_id = sandbox.employees()[0]["id"]
+    for path in (EMPLOYEES, f"{EMPLOYEES}/{first_id}", f"{EMPLOYEES}/attributes"):
+        response = sandbox.personio_get(path, token=token)
+        assert response.status_code == 403
+        assert response.json() == FORBIDDEN_403
+        assert "authorization" not in response.headers
+    assert {"client_id": "papi-blind", "withheld": [], "employees_access": False} in sandbox.state()[
+        "credentials"
+    ]
+    assert sandbox.personio_get(EMPLOYEES).status_code == 200  # the start-up credential still reads
+
+
+def test_employees_access_must_be_a_boolean(sandbox: SandboxProcess) -> None:
+    response = sandbox.http.post(f"{sandbox.admin_url}/credentials", json={"employees_access": "no"})
+    assert response.status_code == 422
+    assert response.json() == {"error": "employees_access must be true or false"}

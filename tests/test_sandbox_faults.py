@@ -175,6 +175,89 @@ def test_faults_merge_and_auth_is_not_hit_by_employee_faults(sandbox: SandboxPro
     assert [get(sandbox, token).status_code for _ in range(3)] == [429, 500, 200]
 
 
+# (fault, the status each request gets): `after` lets that many matching requests pass first.
+DELAYED_FAULTS: list[tuple[dict[str, object], list[int]]] = [
+    ({"server_error": {"status": 503, "count": 2, "after": 2}}, [200, 200, 503, 503, 200]),
+    ({"rate_limit_storm": {"count": 1, "after": 1}}, [200, 429, 200]),
+    ({"rate_limit_storm": {"count": 1}}, [429, 200]),  # the object form without `after`
+]
+
+
+@pytest.mark.parametrize(
+    ("fault", "statuses"), DELAYED_FAULTS, ids=[json.dumps(fault) for fault, _ in DELAYED_FAULTS]
+)
+def test_after_lets_matching_requests_pass_before_the_fault_starts(
+    sandbox: SandboxProcess, token: str, fault: dict[str, object], statuses: list[int]
+) -> None:
+    sandbox.set_faults(**fault)
+    assert [get(sandbox, token).status_code for _ in statuses] == statuses
+
+
+def test_server_error_after_2_until_cleared_hits_page_three_onwards(
+    sandbox: SandboxProcess, token: str
+) -> None:
+    sandbox.set_faults(server_error={"status": 503, "count": -1, "after": 2})
+    assert sandbox.faults()["server_error"] == {"status": 503, "count": -1, "after": 2}
+    pages = [get(sandbox, token, limit=20, offset=offset) for offset in (0, 20, 40)]
+    assert [page.status_code for page in pages] == [200, 200, 503]
+    assert sandbox.faults()["server_error"] == {"status": 503, "count": -1}  # `after` used up
+    assert [get(sandbox, token).status_code for _ in range(3)] == [503] * 3
+    sandbox.clear_faults()
+    assert get(sandbox, token).status_code == 200
+
+
+def test_malformed_json_after_1(sandbox: SandboxProcess, token: str) -> None:
+    sandbox.set_faults(malformed_json={"count": 1, "after": 1})
+    assert sandbox.faults()["malformed_json"] == {"count": 1, "after": 1}
+    assert get(sandbox, token).json()["success"] is True
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(get(sandbox, token).content)
+    assert get(sandbox, token).json()["success"] is True
+    assert sandbox.faults()["malformed_json"] == 0  # a used-up fault reads as a bare count again
+
+
+def test_truncated_page_after_1_cuts_the_second_page(sandbox: SandboxProcess, token: str) -> None:
+    sandbox.set_faults(truncated_page={"count": -1, "after": 1})
+    assert len(get(sandbox, token, limit=30).json()["data"]) == 30
+    for _ in range(2):
+        with pytest.raises(httpx.RemoteProtocolError):
+            get(sandbox, token, limit=30, offset=30)
+
+
+def test_total_drift_after_1_changes_the_total_from_page_two(sandbox: SandboxProcess, token: str) -> None:
+    sandbox.set_faults(total_drift={"delta": 5, "count": 1, "after": 1})
+    totals = [
+        get(sandbox, token, limit=20, offset=offset).json()["metadata"]["total_elements"]
+        for offset in (0, 20, 40)
+    ]
+    assert totals == [60, 65, 60]
+
+
+def test_hang_after_1_lets_the_first_request_through(sandbox: SandboxProcess, token: str) -> None:
+    sandbox.set_faults(hang={"seconds": 2, "count": 1, "after": 1})
+    assert sandbox.personio_get(EMPLOYEES, token=token, timeout=1).status_code == 200
+    with pytest.raises(httpx.TimeoutException):
+        sandbox.personio_get(EMPLOYEES, token=token, timeout=0.3)
+    assert sandbox.personio_get(EMPLOYEES, token=token, timeout=10).status_code == 200
+
+
+def test_auth_server_error_after_1(sandbox: SandboxProcess) -> None:
+    sandbox.set_faults(auth_server_error={"count": 1, "after": 1})
+    assert sandbox.auth_token().startswith("papi-")
+    with pytest.raises(SandboxError, match="500"):
+        sandbox.auth_token()
+    assert sandbox.auth_token().startswith("papi-")
+
+
+def test_body_faults_wait_only_for_requests_that_reach_them(sandbox: SandboxProcess, token: str) -> None:
+    # A 503 never reaches the body faults, so it does not use up malformed_json's `after`.
+    sandbox.set_faults(server_error={"status": 503, "count": 1}, malformed_json={"count": 1, "after": 1})
+    assert get(sandbox, token).status_code == 503
+    assert get(sandbox, token).json()["success"] is True
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(get(sandbox, token).content)
+
+
 @pytest.mark.parametrize(
     "faults",
     [
@@ -185,6 +268,11 @@ def test_faults_merge_and_auth_is_not_hit_by_employee_faults(sandbox: SandboxPro
         {"latency_ms": -5},
         {"empty_result": "yes"},
         {"total_drift": {"delta": 0, "count": 1}},
+        {"server_error": {"status": 503, "count": -1, "after": -1}},
+        {"hang": {"seconds": 1, "count": 1, "after": "later"}},
+        {"truncated_page": {"count": 1, "after": True}},
+        {"rate_limit_storm": {"count": 1, "delta": 5}},
+        {"auth_server_error": {"after": 1.5, "count": 1}},
     ],
 )
 def test_invalid_fault_settings_are_refused_and_change_nothing(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -130,6 +131,39 @@ def test_unusable_settings_stop_the_scheduler_at_start_with_a_message(
     assert process.popen.wait(timeout=60) == 2
     assert complaint in process.output
     assert "s3cret" not in process.output
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, read, released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("database_url", "complaint"),
+    [
+        ("foo://bar", "cannot open the database foo://bar: no database driver"),
+        ("not a url", "DATABASE_URL is not a database URL"),
+        ("postgres//sched:s3cret@db.example/app", "DATABASE_URL is not a database URL"),
+        (
+            "postgresql+psycopg://sched:s3cret@127.0.0.1:{port}/app",
+            "cannot open the database postgresql+psycopg://sched:***@127.0.0.1:{port}/app",
+        ),
+    ],
+    ids=["unknown-driver", "not-a-url", "unparseable-with-password", "postgres-closed-port"],
+)
+def test_an_unusable_database_url_stops_the_scheduler_with_one_line_and_a_hint(
+    schedulers: SchedulerProcesses, database_url: str, complaint: str
+) -> None:
+    port = closed_port()
+    process = schedulers.start(env={"DATABASE_URL": database_url.format(port=port)})
+    assert process.popen.wait(timeout=60) == 2
+    output = process.output.strip()
+    assert output.count("\n") == 0, output
+    assert complaint.format(port=port) in output
+    assert "Hint: " in output and "Traceback" not in output
+    assert "s3cret" not in output
 
 
 # --- email -------------------------------------------------------------------------------

@@ -152,6 +152,19 @@ class SandboxProcess:
             process.kill()
             process.wait(timeout=10)
 
+    def restart(self) -> SandboxProcess:
+        """Stop the process and start a new one on the same port: a fresh company, and every token
+        handed out before is one the new process never issued. Raises SandboxError with the log."""
+        self.stop()
+        self._spawn()
+        if not self._wait_healthy():
+            self.stop()
+            raise SandboxError(
+                f"the sandbox did not come back on port {self.port}; its output:\n{self.log()}"
+            )
+        self._http = httpx.Client(timeout=30.0)
+        return self
+
     @property
     def returncode(self) -> int | None:
         """The exit code once stopped; None while running or never started."""
@@ -241,12 +254,20 @@ class SandboxProcess:
         client_id: str | None = None,
         client_secret: str | None = None,
         withheld: Iterable[str] = (),
+        employees_access: bool = True,
     ) -> dict[str, Any]:
-        """Add a credential whose whitelist omits `withheld`.
+        """Add a credential whose whitelist omits `withheld`; with `employees_access=False` it signs in
+        but every employees request answers 403 (Personio's missing-scope answer).
 
-        Returns `{client_id, client_secret, withheld}`; a missing id or secret is generated.
+        Returns `{client_id, client_secret, withheld, employees_access}`; a missing id or secret is
+        generated.
         """
-        body = {"client_id": client_id, "client_secret": client_secret, "withheld": list(withheld)}
+        body = {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "withheld": list(withheld),
+            "employees_access": employees_access,
+        }
         return dict(self._call("POST", "/credentials", json=body, expect=201))
 
     def faults(self) -> dict[str, Any]:
