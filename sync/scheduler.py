@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,7 +38,7 @@ from storage.config import database_url, whole_seconds
 from storage.db import make_engine, read_session
 from storage.models import Integration, Organization, OutboxEmail, Run
 from sync import mailer, queue
-from sync.errors import internal_error
+from sync.errors import describe_exception, internal_error
 from sync.heartbeat import forget_old_heartbeats, mark_stopped, new_instance_id, record_heartbeat
 from sync.runner import execute_run
 
@@ -347,11 +345,7 @@ def _counts_text(counts: dict[str, object]) -> str:
 
 
 def _log_failure(what: str, exc: BaseException) -> None:
-    # The type and where it happened, never the exception text: it may hold a URL with
-    # credentials or personal data.
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
-    log.error("%s failed: %s%s", what, type(exc).__name__, where)
+    log.error("%s failed: %s", what, describe_exception(exc))
 
 
 # --- entry point -----------------------------------------------------------------------
