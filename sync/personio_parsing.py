@@ -96,17 +96,21 @@ def record_id(record: object) -> str | None:
     return None if attributes is None else _id(_value(attributes.get("id")))
 
 
+# Records come from json.loads, so every JSON object is a dict: checking for dict (not the
+# Mapping ABC, which is several times slower) matters at 100,000 employees x 10 attributes.
+
+
 def record_attributes(record: object) -> Mapping[str, Any] | None:
     """The `attributes` mapping of a raw `data[]` item (`type` may be absent), or None."""
-    if not isinstance(record, Mapping):
+    if not isinstance(record, dict):
         return None
     attributes = record.get("attributes")
-    return attributes if isinstance(attributes, Mapping) else None
+    return attributes if isinstance(attributes, dict) else None
 
 
 def _value(attribute: object) -> object:
     """The value of an attribute object; plain values (as nested org units hold them) pass through."""
-    if isinstance(attribute, Mapping) and "value" in attribute:
+    if isinstance(attribute, dict) and "value" in attribute:
         return attribute["value"]
     return attribute
 
@@ -147,9 +151,9 @@ def _email(value: object) -> str | None:
 
 def _supervisor_id(value: object) -> str | None:
     """Supervisor as a nested short Employee (`{"type", "attributes": {"id": {...}}}`), a bare id, or null."""
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         attributes = value.get("attributes")
-        if isinstance(attributes, Mapping):
+        if isinstance(attributes, dict):
             return _id(_value(attributes.get("id")))
         return _id(_value(value.get("id")))
     return _id(value)
@@ -160,10 +164,10 @@ def _org_unit(value: object) -> OrgUnit | None:
 
     null, "" and a unit without a readable id -> None.
     """
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return None
     attributes = value.get("attributes")
-    fields = attributes if isinstance(attributes, Mapping) else value
+    fields = attributes if isinstance(attributes, dict) else value
     unit_id = _id(_value(fields.get("id")))
     if unit_id is None:
         return None
@@ -236,7 +240,7 @@ def parse_records(records: Iterable[Any]) -> tuple[list[Employee], list[SkippedR
         if attributes is None:
             skipped.append(SkippedRecord(None, "Personio sent an employee record without attributes."))
             continue
-        present.update(str(key) for key in attributes)
+        present.update(attributes)  # JSON object keys are strings
         try:
             employees.append(parse_employee(attributes))
         except UnreadableRecord as bad:

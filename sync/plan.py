@@ -185,8 +185,28 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
     # --- updates, links, reactivations, deactivations of matched users ------------------
     updates: list[UserUpdate] = []
     deactivate: list[tuple[DirectoryUser, str, str | None]] = []  # (user, reason, pid)
+    def current_supervisor(user: DirectoryUser) -> str | None:
+        if user.supervisor_id is None:
+            return None
+        # a manual supervisor (no Personio id) is replaced by Personio's
+        return user_pid.get(user.supervisor_id) or f"user:{user.supervisor_id}"
+
+    def unchanged(user: DirectoryUser, want: DesiredUser) -> bool:
+        """The common case of a run: nothing about this user differs. Cheap, so checked first."""
+        return (
+            user.personio_id == want.personio_id
+            and user.status == ("active" if want.active else "deactivated")
+            and user.email_key == want.email
+            and (user.first_name or None) == (want.first_name or None)
+            and (user.last_name or None) == (want.last_name or None)
+            and (not desired.sync_job_title or (user.job_title or None) == (want.job_title or None))
+            and (not desired.supervisors_known or supervisor_target(want) == current_supervisor(user))
+        )
+
     for pid in sorted(matched, key=numeric_first):
         user, want = matched[pid], desired.users[pid]
+        if unchanged(user, want):
+            continue
         values: dict[str, Any] = {}
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
@@ -213,10 +233,7 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
             if (new or None) != (old or None):
                 values[name], before[name], after[name] = new, old, new
         sup = supervisor_target(want)
-        current_sup = user_pid.get(user.supervisor_id) if user.supervisor_id else None
-        if user.supervisor_id is not None and current_sup is None:
-            current_sup = f"user:{user.supervisor_id}"  # a manual supervisor: replaced by Personio's
-        if desired.supervisors_known and sup != current_sup:
+        if desired.supervisors_known and sup != current_supervisor(user):
             supervisors.append((pid, sup))
             before["supervisor"] = users_by_id[user.supervisor_id].email if user.supervisor_id else None
             after["supervisor"] = email_of_pid(sup)

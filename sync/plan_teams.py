@@ -66,10 +66,11 @@ def plan_teams(
             counts["teams_deleted"] += 1
 
     for key, (want, name) in wanted.items():
-        target: dict[str, str] = {pid: "member" for pid in want.members}
-        target.update({pid: "lead" for pid in want.leads})
+        target: dict[str, str] = dict.fromkeys(want.members, "member")
+        target.update(dict.fromkeys(want.leads, "lead"))
         # Only users that will exist can be members (a create may have been refused).
-        target = {pid: role for pid, role in target.items() if pid in final_pid_to_user}
+        for pid in [pid for pid in target if pid not in final_pid_to_user]:
+            del target[pid]
         current = managed.get(key)
         if current is None:
             if not target:
@@ -98,6 +99,8 @@ def plan_teams(
             changes.append(Change("team", "rename", name, None, {"name": current.name}, {"name": name}))
             counts["teams_updated"] += 1
         have: dict[int, str] = dict(current.members)
+        if deactivated_ids.isdisjoint(have) and {pid_of_user.get(u): r for u, r in have.items()} == target:
+            continue  # the usual case: nobody joins, leaves or changes role
         for user_id, role in sorted(have.items()):
             member_pid = pid_of_user.get(user_id)
             if member_pid is None or member_pid not in target or user_id in deactivated_ids:
