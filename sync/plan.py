@@ -185,6 +185,7 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
     # --- updates, links, reactivations, deactivations of matched users ------------------
     updates: list[UserUpdate] = []
     deactivate: list[tuple[DirectoryUser, str, str | None]] = []  # (user, reason, pid)
+
     def current_supervisor(user: DirectoryUser) -> str | None:
         if user.supervisor_id is None:
             return None
