@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Column, select
 from sqlmodel import Session
 
 from storage.models import Team, TeamMember, User, table
@@ -47,23 +48,16 @@ class Directory:
     teams: tuple[DirectoryTeam, ...]
 
 
+def _user_columns() -> list[Column[Any]]:
+    """The user columns a DirectoryUser is made of, in its field order."""
+    users_t = table(User)
+    return [users_t.c[name] for name in DirectoryUser.__dataclass_fields__]
+
+
 def load_directory(session: Session, org_id: int) -> Directory:
     """Read the organization's users, teams and memberships in three queries."""
     users_t, teams_t, members_t = table(User), table(Team), table(TeamMember)
-    user_rows = session.execute(
-        select(
-            users_t.c.id,
-            users_t.c.email,
-            users_t.c.first_name,
-            users_t.c.last_name,
-            users_t.c.job_title,
-            users_t.c.status,
-            users_t.c.role,
-            users_t.c.personio_id,
-            users_t.c.supervisor_id,
-            users_t.c.source,
-        ).where(users_t.c.org_id == org_id)
-    ).all()
+    user_rows = session.execute(select(*_user_columns()).where(users_t.c.org_id == org_id)).all()
     users = tuple(DirectoryUser(*row) for row in user_rows)
     members: dict[int, dict[int, str]] = {}
     member_rows = session.execute(
@@ -89,19 +83,7 @@ def directory_report(session: Session, org_id: int) -> dict[str, list[dict[str, 
     """The directory as people read it (and as `python -m sync directory --json` prints it)."""
     users_t, teams_t, members_t = table(User), table(Team), table(TeamMember)
     users = session.execute(
-        select(
-            users_t.c.id,
-            users_t.c.email,
-            users_t.c.first_name,
-            users_t.c.last_name,
-            users_t.c.job_title,
-            users_t.c.status,
-            users_t.c.role,
-            users_t.c.personio_id,
-            users_t.c.supervisor_id,
-            users_t.c.language,
-            users_t.c.source,
-        )
+        select(*_user_columns(), users_t.c.language)
         .where(users_t.c.org_id == org_id)
         .order_by(users_t.c.email_key)
     ).all()
