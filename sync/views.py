@@ -22,6 +22,7 @@ from storage.models import Integration, Organization, Run
 from sync.errors import ErrorInfo
 from sync.settings import TEAM_ATTRIBUTE_LABELS, TEAM_ATTRIBUTES, is_tested
 from sync.timetable import describe_schedule
+from sync.views_runs import run_error
 
 # Shown next to each team checkbox until a Test has fetched real names.
 GENERIC_TEAM_EXAMPLES: dict[str, list[str]] = {
@@ -85,13 +86,7 @@ def last_run_of(run: Run | None) -> LastRun | None:
     """A run as the pages summarise it; None without a (saved) run."""
     if run is None or run.id is None:
         return None
-    error = None
-    if run.status == "failed":
-        error = ErrorInfo(
-            code=run.error_code or "internal",
-            message=run.error_message or "The run failed.",
-            hint=run.error_hint or "Try again with Run now.",
-        )
+    error = run_error(run) if run.status == "failed" else None
     return LastRun(
         id=run.id,
         status=run.status,

@@ -278,13 +278,7 @@ def run_detail(
             model_select(RunWarning).where(col(RunWarning.run_id) == run_id).order_by(col(RunWarning.id))
         ).all()
     row = _row(values)
-    error = None
-    if run.status == "failed" or run.error_code:
-        error = ErrorInfo(
-            code=run.error_code or "internal",
-            message=run.error_message or "The run failed.",
-            hint=run.error_hint or "Try again with Run now.",
-        )
+    error = run_error(run)
     return RunDetail(
         id=row.id,
         org_id=row.org_id,
@@ -359,3 +353,14 @@ def changes_per_run(engine: Engine, *, org_id: int | None, limit: int = 200) -> 
             }
         )
     return pd.DataFrame(records, columns=["Finished", "Run", "Label", "Users", "Teams", "Memberships"])
+
+
+def run_error(run: Run) -> ErrorInfo | None:
+    """The error of a failed run as the pages show it (filled in when a field is missing)."""
+    if run.status != "failed" and not run.error_code:
+        return None
+    return ErrorInfo(
+        code=run.error_code or "internal",
+        message=run.error_message or "The run failed.",
+        hint=run.error_hint or "Try again with Run now.",
+    )

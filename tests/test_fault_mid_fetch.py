@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from sync.accounts import create_organization
-from tests.support.cli import Cli
+from tests.support.cli import Cli, create_org_reading
 from tests.support.sandbox import SandboxFactory, SandboxProcess
 
 EMPLOYEES = 250  # pages of 100: 100, 100, 50 (51 after the hire)
@@ -26,20 +25,7 @@ NEW_HIRE_EMAIL = "mid.fetch@acme.example"
 def acme(engine: Engine, sandbox_factory: SandboxFactory, cli: Cli) -> Iterator[SandboxProcess]:
     """Organization `acme` synced once from a fresh 250-employee sandbox, then a new hire in Personio."""
     sandbox = sandbox_factory(employees=EMPLOYEES)
-    create_organization(
-        engine, slug="acme", name="Acme", owner_email="owner@acme.test", owner_password="owner-password"
-    )
-    configured = cli(
-        "config",
-        "acme",
-        "--client-id",
-        sandbox.client_id,
-        "--client-secret",
-        sandbox.client_secret,
-        "--base-url",
-        sandbox.base_url,
-    )
-    assert configured.code == 0, configured.err
+    create_org_reading(engine, sandbox, cli)
     first = cli.json("run", "acme")
     assert first["status"] == "succeeded", first["error"]
     sandbox.hire(

@@ -16,32 +16,16 @@ from sqlmodel import select
 from storage.clock import utcnow
 from storage.db import read_session, write_session
 from storage.models import Integration, Organization, OutboxEmail, Run, RunChange, User
-from sync.accounts import create_organization
 from sync.cli import main
 from sync.employees import ACTIVE_STATUSES
-from tests.support.cli import Cli, run_subprocess
+from tests.support.cli import Cli, create_org_reading, run_subprocess
 
 ALL_TEAMS = "supervisor,team,department,office,employment_type"
 
 
 @pytest.fixture
 def acme(engine: Engine, sandbox: Any, cli: Cli) -> Iterator[Any]:
-    create_organization(
-        engine, slug="acme", name="Acme", owner_email="owner@acme.test", owner_password="owner-password"
-    )
-    result = cli(
-        "config",
-        "acme",
-        "--client-id",
-        sandbox.client_id,
-        "--client-secret",
-        sandbox.client_secret,
-        "--base-url",
-        sandbox.base_url,
-        "--teams",
-        "department,supervisor",
-    )
-    assert result.code == 0, result.err
+    create_org_reading(engine, sandbox, cli, "--teams", "department,supervisor")
     yield sandbox
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from sync.accounts import create_organization
 from sync.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +58,23 @@ def run_subprocess(*args: str, env: dict[str, str] | None = None, timeout: float
         check=False,
     )
     return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
+def create_org_reading(engine: Any, sandbox: Any, cli: Cli, *extra: str, slug: str = "acme") -> None:
+    """Organization `slug` (owner owner@<slug>.test) whose integration reads `sandbox`, set up
+    through `python -m sync config` as an operator would; `extra` are more config flags."""
+    create_organization(
+        engine,
+        slug=slug,
+        name=slug.capitalize(),
+        owner_email=f"owner@{slug}.test",
+        owner_password="owner-password",
+    )
+    configured = cli(
+        "config", slug, "--client-id", sandbox.client_id, "--client-secret", sandbox.client_secret,
+        "--base-url", sandbox.base_url, *extra,
+    )  # fmt: skip
+    assert configured.code == 0, configured.err
 
 
 @pytest.fixture
