@@ -25,12 +25,13 @@ from sqlmodel import select
 from storage.clock import utcnow
 from storage.db import make_engine, read_session, write_session
 from storage.models import Integration, Run
-from sync.accounts import create_organization
-from sync.apply import apply_plan
-from sync.employees import SYNC_ATTRIBUTES
-from sync.plan import Plan
-from sync.runner import fetch_source, paused_gc, plan_source
-from sync.settings import TEAM_ATTRIBUTES, save_settings, settings_of
+from sync.accounts.organizations import create_organization
+from sync.core.employees import SYNC_ATTRIBUTES
+from sync.core.plan import Plan
+from sync.core.settings import TEAM_ATTRIBUTES
+from sync.integration.apply import apply_plan
+from sync.integration.settings import save_settings, settings_of
+from sync.integration.source import fetch_source, paused_gc, plan_source
 
 
 class StatementCounter:

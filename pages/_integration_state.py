@@ -9,11 +9,11 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from pages import _ui
-from sync.errors import SAFETY_STOP, SyncError
-from sync.lifecycle import activate, deactivate, run_now
-from sync.settings import LANGUAGES
-from sync.views import IntegrationView
-from sync.views_scheduler import scheduler_status
+from sync.core.errors import SAFETY_STOP, SyncError
+from sync.core.settings import LANGUAGES
+from sync.integration.lifecycle import activate, deactivate, run_now
+from sync.views.integration import IntegrationView
+from sync.views.scheduler import scheduler_status
 
 # Which dialog is open lives in session state (closed by its buttons or by dismissing it), so
 # a button inside a dialog works whether Streamlit reruns the dialog alone or the whole page.

@@ -11,8 +11,8 @@ from typing import Any
 import streamlit as st
 
 from pages import _ui
-from sync.runner import TestResult
-from sync.views_changes import PLANNED_LABELS, changes_frame, filter_changes, warnings_frame
+from sync.integration.preview import TestResult
+from sync.views.changes import PLANNED_LABELS, changes_frame, filter_changes, warnings_frame
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from storage.clock import utcnow
 from storage.config import database_url
 from storage.db import make_engine
-from sync.errors import ErrorInfo
-from sync.login import Principal, still_allowed
+from sync.accounts.login import Principal, still_allowed
+from sync.core.errors import ErrorInfo
 
 PRINCIPAL_KEY = "principal"
 FLASH_KEY = "flash"

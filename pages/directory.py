@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _ui
-from sync.views_directory import directory_frames, search_frame
+from sync.views.directory import directory_frames, search_frame
 
 who = _ui.require_owner()
 assert who.org_id is not None

@@ -10,16 +10,16 @@ from pages import _ui
 from pages._integration_state import OPEN_DIALOG_KEY, draw_banner, queue_run, show_open_dialog
 from pages._test_preview import StoredTest, draw_test
 from storage.clock import utcnow
-from sync.runner import test_integration
-from sync.settings import (
+from sync.core.settings import (
     EMAIL_LANGUAGES,
     LANGUAGES,
     TEAM_ATTRIBUTE_LABELS,
     TEAM_ATTRIBUTES,
     InvalidSettings,
-    save_settings,
 )
-from sync.views import IntegrationView, integration_view, team_examples
+from sync.integration.preview import test_integration
+from sync.integration.settings import save_settings
+from sync.views.integration import IntegrationView, integration_view, team_examples
 
 TEST_KEY = "integration_test"
 SECRET_ROUND_KEY = "integration_secret_round"

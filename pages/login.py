@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _ui
-from sync.login import LoginRefused, authenticate
+from sync.accounts.login import LoginRefused, authenticate
 
 _left, centre, _right = st.columns([1, 1.3, 1])
 with centre:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _ui
-from sync.views import addon_enabled
-from sync.views_changes import changes_frame, warnings_frame
-from sync.views_runs import (
+from sync.views.changes import changes_frame, warnings_frame
+from sync.views.integration import addon_enabled
+from sync.views.runs import (
     PAGE_SIZE,
     TRIGGER_LABELS,
     RunDetail,
@@ -22,8 +22,8 @@ from sync.views_runs import (
     run_detail,
     runs_frame,
 )
-from sync.views_scheduler import scheduler_status
-from sync.views_support import organizations_overview
+from sync.views.scheduler import scheduler_status
+from sync.views.support import organizations_overview
 
 ALL = 0
 COUNT_GROUPS: list[tuple[str, list[tuple[str, str]]]] = [

@@ -8,10 +8,10 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _ui
-from sync.lifecycle import set_addon, set_schedule
-from sync.timetable import describe_schedule
-from sync.views_scheduler import heartbeats_frame, scheduler_status
-from sync.views_support import organizations_frame, organizations_overview, outbox_frame, outbox_summary
+from sync.core.timetable import describe_schedule
+from sync.integration.lifecycle import set_addon, set_schedule
+from sync.views.scheduler import heartbeats_frame, scheduler_status
+from sync.views.support import organizations_frame, organizations_overview, outbox_frame, outbox_summary
 
 SCHEDULE_CHOICES: list[int | None] = [None, 1, 2, 3, 4, 6, 8, 12]
 

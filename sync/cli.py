@@ -25,12 +25,14 @@ from sqlmodel import col, select
 from storage.config import database_url
 from storage.db import make_engine, read_session, write_session
 from storage.models import Organization, Run, RunChange, RunWarning, StaffAccount, User
-from sync import lifecycle, queue
-from sync.accounts import AccountError, create_organization, create_staff
-from sync.directory import directory_report
-from sync.errors import SyncError, describe_exception
-from sync.runner import RunOutcome, TestResult, execute_run, test_integration
-from sync.settings import TEAM_ATTRIBUTES, InvalidSettings, save_settings
+from sync.accounts.organizations import AccountError, create_organization, create_staff
+from sync.core.errors import SyncError, describe_exception
+from sync.core.settings import TEAM_ATTRIBUTES, InvalidSettings
+from sync.integration import lifecycle, queue
+from sync.integration.preview import TestResult, test_integration
+from sync.integration.runner import RunOutcome, execute_run
+from sync.integration.settings import save_settings
+from sync.views.directory import directory_report
 
 WAIT_FOR_OPEN_RUN_SECONDS = 300
 
@@ -124,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["scheduler"]:
-        from sync.scheduler import main as scheduler_main
+        from sync.scheduler.process import main as scheduler_main
 
         return scheduler_main(args_list[1:])
     args = _parser().parse_args(args_list)

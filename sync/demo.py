@@ -27,7 +27,9 @@ from sqlmodel import select
 
 from storage.db import make_engine, read_session, write_session
 from storage.models import Integration, StaffAccount, User
-from sync.accounts import create_organization, create_staff, hash_password, organization_by_slug
+from sync.accounts.organizations import create_organization, create_staff, organization_by_slug
+from sync.accounts.passwords import hash_password
+from sync.integration.settings import save_settings
 from sync.launch import (
     REPO_ROOT,
     LaunchError,
@@ -38,7 +40,6 @@ from sync.launch import (
     require_free_port,
     start_dashboard_and_scheduler,
 )
-from sync.settings import save_settings
 
 DEMO_DATABASE_URL = "sqlite:///data/demo.db"
 ORG_SLUG = "demo"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync.directory import Directory, DirectoryTeam, DirectoryUser
-from sync.employees import Employee, OrgUnit
-from sync.settings import SyncSettings
+from sync.core.directory import Directory, DirectoryTeam, DirectoryUser
+from sync.core.employees import Employee, OrgUnit
+from sync.core.settings import SyncSettings
 
 
 def make_employee(pid: str | int, first: str = "", last: str = "", **fields: Any) -> Employee:

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from storage.db import make_engine
-from sync import queue, runner
+from sync.integration import queue, runner
 
 WORKER = "doomed-worker"
 

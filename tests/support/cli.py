@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sync.accounts import create_organization
+from sync.accounts.organizations import create_organization
 from sync.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

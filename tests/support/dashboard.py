@@ -77,7 +77,7 @@ def page_text(app: Any) -> str:
 
 def app_logged_in(engine: Any, email: str, password: str) -> Any:
     """An AppTest that logged in with real credentials (sync.login.authenticate) and ran once."""
-    from sync.login import authenticate
+    from sync.accounts.login import authenticate
 
     app = new_app()
     app.session_state["principal"] = authenticate(engine, email, password)

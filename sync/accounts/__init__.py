@@ -1,0 +1,1 @@
+"""Organizations, owners and support staff; passwords, login and throttling."""

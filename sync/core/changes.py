@@ -1,0 +1,83 @@
+"""The values a plan is made of: changes as people read them, and the operations apply executes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+COUNT_KEYS: tuple[str, ...] = (
+    "users_created",
+    "users_updated",
+    "users_deactivated",
+    "users_reactivated",
+    "teams_created",
+    "teams_updated",
+    "teams_deleted",
+    "memberships_added",
+    "memberships_removed",
+    "skipped",
+)
+
+TeamKey = tuple[str, str]  # (source attribute, source key)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One line of the preview and of the run's change log."""
+
+    entity: str  # user | team | membership
+    action: str  # user: create|update|link|deactivate|reactivate; team: create|rename|delete;
+    # membership: add|remove|update
+    key: str  # email, team name, or "team name / email"
+    personio_id: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "entity": self.entity,
+            "action": self.action,
+            "key": self.key,
+            "personio_id": self.personio_id,
+            "before": self.before,
+            "after": self.after,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    personio_id: str
+    email: str
+    first_name: str
+    last_name: str
+    job_title: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserUpdate:
+    user_id: int
+    values: dict[str, Any]  # column -> new value; "status" may be active | deactivated
+
+
+@dataclass(frozen=True, slots=True)
+class NewTeam:
+    attribute: str
+    key: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipAdd:
+    team: TeamKey
+    personio_id: str
+    role: str  # member | lead
+
+
+def numeric_first(key: str) -> tuple[int, int | str]:
+    """Sort Personio ids as numbers where they are numbers."""
+    return (0, int(key)) if key.isdigit() else (1, key)
+
+
+def empty_counts() -> dict[str, int]:
+    """Every count key at zero (a run or Test that planned nothing)."""
+    return {key: 0 for key in COUNT_KEYS}

@@ -1,0 +1,151 @@
+"""The team half of a plan: which managed teams to create, rename or delete, and who is in them. Pure."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from sync.core.changes import Change, MembershipAdd, NewTeam, TeamKey, numeric_first
+from sync.core.directory import Directory, DirectoryTeam, DirectoryUser
+from sync.core.rules import DesiredState, DesiredTeam, unique_names
+
+# One shared, never-mutated {"role": ...} per role: a big first sync has hundreds of thousands.
+_ROLES = {role: {"role": role} for role in ("member", "lead")}
+
+
+def _role(role: str) -> dict[str, str]:
+    return _ROLES[role]
+
+
+@dataclass(frozen=True)
+class TeamPlan:
+    new_teams: tuple[NewTeam, ...]
+    renames: tuple[tuple[int, str], ...]
+    deletes: tuple[int, ...]
+    adds: tuple[MembershipAdd, ...]
+    removes: tuple[tuple[int, int], ...]
+    roles: tuple[tuple[int, int, str], ...]
+    changes: tuple[Change, ...]
+    counts: dict[str, int]
+
+
+def plan_teams(
+    desired: DesiredState,
+    directory: Directory,
+    final_pid_to_user: dict[str, int | None],
+    deactivated_ids: set[int],
+    users_by_id: dict[int, DirectoryUser],
+) -> TeamPlan:
+    managed: dict[TeamKey, DirectoryTeam] = {
+        (t.source_attribute, t.source_key or ""): t for t in directory.teams if t.source_attribute is not None
+    }
+    unmanaged_names = [t.name for t in directory.teams if t.source_attribute is None]
+    final_names = unique_names([t.name for t in desired.teams], taken=unmanaged_names)
+    wanted: dict[TeamKey, tuple[DesiredTeam, str]] = {
+        (t.attribute, t.key): (t, name) for t, name in zip(desired.teams, final_names, strict=True)
+    }
+    email = {pid: u.email for pid, u in desired.users.items()}
+    pid_of_user = {u.id: u.personio_id for u in directory.users}
+    changes: list[Change] = []
+    counts: Counter[str] = Counter()
+    new_teams: list[NewTeam] = []
+    renames: list[tuple[int, str]] = []
+    deletes: list[int] = []
+    adds: list[MembershipAdd] = []
+    removes: list[tuple[int, int]] = []
+    roles: list[tuple[int, int, str]] = []
+
+    for key, team in sorted(managed.items(), key=lambda kv: kv[1].id):
+        if key not in wanted:
+            deletes.append(team.id)
+            changes.append(
+                Change(
+                    "team", "delete", team.name, None, {"name": team.name, "members": len(team.members)}, None
+                )
+            )
+            counts["teams_deleted"] += 1
+
+    for key, (want, name) in wanted.items():
+        target: dict[str, str] = dict.fromkeys(want.members, "member")
+        target.update(dict.fromkeys(want.leads, "lead"))
+        # Only users that will exist can be members (a create may have been refused).
+        for pid in [pid for pid in target if pid not in final_pid_to_user]:
+            del target[pid]
+        current = managed.get(key)
+        if current is None:
+            if not target:
+                continue
+            new_teams.append(NewTeam(want.attribute, want.key, name))
+            changes.append(
+                Change(
+                    "team",
+                    "create",
+                    name,
+                    None,
+                    None,
+                    {"name": name, "source": want.attribute, "members": len(target)},
+                )
+            )
+            counts["teams_created"] += 1
+            for pid, role in sorted(target.items(), key=lambda kv: numeric_first(kv[0])):
+                adds.append(MembershipAdd(key, pid, role))
+                changes.append(
+                    Change("membership", "add", f"{name} / {email.get(pid, pid)}", pid, None, _role(role))
+                )
+                counts["memberships_added"] += 1
+            continue
+        if current.name != name:
+            renames.append((current.id, name))
+            changes.append(Change("team", "rename", name, None, {"name": current.name}, {"name": name}))
+            counts["teams_updated"] += 1
+        have: dict[int, str] = dict(current.members)
+        if deactivated_ids.isdisjoint(have) and {pid_of_user.get(u): r for u, r in have.items()} == target:
+            continue  # the usual case: nobody joins, leaves or changes role
+        for user_id, role in sorted(have.items()):
+            member_pid = pid_of_user.get(user_id)
+            if member_pid is None or member_pid not in target or user_id in deactivated_ids:
+                removes.append((current.id, user_id))
+                changes.append(
+                    Change(
+                        "membership",
+                        "remove",
+                        f"{name} / {users_by_id[user_id].email}",
+                        member_pid,
+                        _role(role),
+                        None,
+                    )
+                )
+                counts["memberships_removed"] += 1
+            elif target[member_pid] != role:
+                roles.append((current.id, user_id, target[member_pid]))
+                changes.append(
+                    Change(
+                        "membership",
+                        "update",
+                        f"{name} / {users_by_id[user_id].email}",
+                        member_pid,
+                        _role(role),
+                        _role(target[member_pid]),
+                    )
+                )
+                counts["teams_updated"] += 1
+        have_pids = {pid_of_user.get(uid) for uid in have}
+        missing = [pid for pid in target if pid not in have_pids]
+        for pid in sorted(missing, key=numeric_first):
+            role = target[pid]
+            adds.append(MembershipAdd(key, pid, role))
+            changes.append(
+                Change("membership", "add", f"{name} / {email.get(pid, pid)}", pid, None, _role(role))
+            )
+            counts["memberships_added"] += 1
+
+    return TeamPlan(
+        new_teams=tuple(new_teams),
+        renames=tuple(renames),
+        deletes=tuple(deletes),
+        adds=tuple(adds),
+        removes=tuple(removes),
+        roles=tuple(roles),
+        changes=tuple(changes),
+        counts=dict(counts),
+    )

@@ -1,0 +1,1 @@
+"""One organization's integration against the database: settings, lifecycle, queue, Test, runs."""

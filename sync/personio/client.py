@@ -1,0 +1,528 @@
+"""Personio v1 API client: sign-in, paced pagination of `company/employees`, retries, typed errors.
+
+One class does the talking (`PersonioClient`). `_send` is the one place that sorts answers into
+retriable (429, 5xx, timeouts, refused connections) and final ones; `_call` turns final ones into a
+`SyncError`. Around it: `personio_parsing` (answers and records, pure), `personio_pacing` (rate
+limits and back-off, pure) and `personio_errors` (every message and hint a person reads). No
+message, log line or repr ever holds the client secret or a token.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from types import TracebackType
+from typing import Any, Literal, TypedDict, TypeVar, Unpack
+
+import httpx
+
+from sync.core.employees import REQUIRED_ATTRIBUTES, SYNC_ATTRIBUTES, Employee, SkippedRecord
+from sync.personio.errors import (
+    CONNECTION,
+    TIMEOUT,
+    Failure,
+    checked_base_url,
+    credentials_missing,
+    credentials_rejected,
+    describe,
+    employees_forbidden,
+    gave_up,
+    inconsistent_twice,
+    token_rejected,
+    unexpected_status,
+    unreadable_twice,
+)
+from sync.personio.pacing import (
+    Pacer,
+    RateLimit,
+    backoff_delay,
+    parse_retry_after,
+    rate_limit_from_env,
+    shared_pacer,
+)
+from sync.personio.parsing import (
+    ATTRIBUTE_LABELS,
+    MalformedResponse,
+    check_required,
+    decode_json,
+    error_message,
+    parse_auth_answer,
+    parse_employee,
+    parse_employees_page,
+    parse_records,
+    record_id,
+    says_authorization_invalid,
+)
+
+__all__ = [
+    "ATTRIBUTE_LABELS",
+    "FROM_ENV",
+    "ClientOptions",
+    "FetchProgress",
+    "FetchResult",
+    "Pacer",
+    "PersonioClient",
+    "RateLimit",
+    "SkippedRecord",
+    "fetch_employees",
+    "parse_employee",
+]
+
+logger = logging.getLogger("sync.personio")
+
+APP_ID = "PERSONIO_SYNC"  # X-Personio-App-ID: Personio asks for UPPER_SNAKE_CASE
+PAGE_SIZE = 100  # Personio's maximum `limit` since 2025-01-31
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+AUTH_PATH = "/v1/auth"
+EMPLOYEES_PATH = "/v1/company/employees"
+TOKEN_REFRESH_MARGIN = 60.0  # sign in again a minute before the token runs out
+
+
+class _RedactBearer(logging.Filter):
+    """httpcore logs response headers at DEBUG, and Personio echoes the token in `authorization`."""
+
+    _bearer = re.compile(r"(?i)(bearer\s+)[^\s'\",)\]]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self._bearer.sub(r"\1***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+for _name in ("httpcore.http11", "httpcore.http2", "httpx"):
+    logging.getLogger(_name).addFilter(_RedactBearer())
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FetchProgress:
+    """Reported to the optional `on_progress` callback while a fetch runs."""
+
+    phase: str  # "auth" | "page" | "retry"
+    fetched: int  # employees so far
+    total: int | None  # total_elements when known
+    message: str  # e.g. "Fetched 200 of 512 employees"
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    employees: list[Employee]
+    skipped: list[SkippedRecord]
+    present_attributes: frozenset[str]  # attribute keys seen in at least one record
+    pages: int  # pages of the listing that was returned
+    requests: int  # every HTTP request this fetch sent, sign-in and retries included
+    auth_calls: int  # POST /v1/auth requests this fetch sent
+
+
+class _Default(Enum):
+    FROM_ENV = "from_env"
+
+
+FROM_ENV = _Default.FROM_ENV  # rate_limit default: PERSONIO_RATE_LIMIT_PER_MINUTE, else 290/min + 14/s
+RateLimitSetting = RateLimit | None | Literal[_Default.FROM_ENV]
+
+
+class ClientOptions(TypedDict, total=False):
+    """The optional `PersonioClient` settings `fetch_employees(...)` passes through."""
+
+    rate_limit: RateLimitSetting
+    max_attempts: int
+    backoff_base: float
+    timeout: httpx.Timeout | None
+    transport: httpx.BaseTransport | None
+
+
+class _Secret:
+    """Holds a secret so that no repr (of it, or of the client's __dict__) can show it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+class _InconsistentPaging(Exception):
+    """Pages that do not add up: the whole listing is fetched once more, then `invalid_response`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PersonioClient:
+    """A client for one set of Personio API credentials. Not thread-safe: one fetch at a time.
+
+    The token is reused until it expires. Pacing is shared by every client of the same credentials
+    in this process. Use it as a context manager (or call `close()`) to release the connection pool.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        rate_limit: RateLimitSetting = FROM_ENV,
+        max_attempts: int = 5,
+        backoff_base: float = 1.0,
+        timeout: httpx.Timeout | None = None,
+        on_progress: Callable[[FetchProgress], None] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if backoff_base < 0:
+            raise ValueError("backoff_base must not be negative")
+        self._base_url, self._host = checked_base_url(base_url)
+        if not client_id.strip() or not client_secret.strip():
+            raise credentials_missing()
+        self._client_id = client_id.strip()
+        self._client_secret = _Secret(client_secret.strip())
+        limit = rate_limit_from_env() if rate_limit is FROM_ENV else rate_limit
+        self._pacer = shared_pacer(self._base_url, self._client_id, limit) if limit is not None else None
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._timeout = timeout if timeout is not None else DEFAULT_TIMEOUT
+        self._on_progress = on_progress
+        self._transport = transport
+        self._rng = random.Random()
+        self._http: httpx.Client | None = None
+        self._token: _Secret | None = None
+        self._token_expires_at = 0.0
+        # Per fetch: counters, the one re-authentication a 401 may cause, and progress so far.
+        self._requests = 0
+        self._auth_calls = 0
+        self._reauth_left = 1
+        self._fetched = 0
+        self._total: int | None = None
+
+    def __repr__(self) -> str:
+        return f"PersonioClient(base_url={self._base_url!r}, client_id={self._client_id!r})"
+
+    def __enter__(self) -> PersonioClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the HTTP connection pool. The client may be used again afterwards."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def fetch_employees(
+        self,
+        *,
+        attributes: Sequence[str] = SYNC_ATTRIBUTES,
+        required: Iterable[str] = REQUIRED_ATTRIBUTES,
+    ) -> FetchResult:
+        """Every employee Personio returns to these credentials, normalized.
+
+        Asks only for `attributes` (plus `required`). Raises SyncError with code auth_failed,
+        forbidden, rate_limited, personio_unavailable, invalid_response, or missing_attribute
+        (when employees came back but a `required` attribute is absent from every record).
+        """
+        required_keys = tuple(dict.fromkeys(required))
+        wanted = tuple(dict.fromkeys([*attributes, *required_keys]))
+        self._requests = self._auth_calls = 0
+        self._reauth_left = 1
+        try:
+            listing = self._list_employees(wanted)
+        except _InconsistentPaging as first:
+            logger.warning(
+                "Personio paging was inconsistent (%s); reading the whole list once more", first.reason
+            )
+            self._report("retry", "Personio's pages did not fit together; reading the list again")
+            try:
+                listing = self._list_employees(wanted)
+            except _InconsistentPaging as second:
+                raise inconsistent_twice(second.reason) from None
+        employees, skipped, present, pages = listing
+        if employees or skipped:
+            check_required(required_keys, present)
+        logger.info(
+            "Fetched %d employees (%d skipped) from %s in %d pages, %d requests, %d sign-ins",
+            len(employees),
+            len(skipped),
+            self._host,
+            pages,
+            self._requests,
+            self._auth_calls,
+        )
+        return FetchResult(
+            employees=employees,
+            skipped=skipped,
+            present_attributes=present,
+            pages=pages,
+            requests=self._requests,
+            auth_calls=self._auth_calls,
+        )
+
+    # -- pagination ---------------------------------------------------------------------------
+
+    def _list_employees(
+        self, attributes: Sequence[str]
+    ) -> tuple[list[Employee], list[SkippedRecord], frozenset[str], int]:
+        """Every employee, page by page (`offset += limit` until `total_elements`).
+
+        Each page is parsed as it arrives, so only the parsed employees stay in memory, never the
+        raw JSON of the whole listing. Returns (employees, skipped records, attribute keys seen, pages).
+        """
+        employees: list[Employee] = []
+        skipped: list[SkippedRecord] = []
+        present: set[str] = set()
+        seen: set[str] = set()
+        total: int | None = None
+        offset = pages = received = 0
+        self._fetched, self._total = 0, None
+        while True:
+            params = httpx.QueryParams(
+                [("limit", PAGE_SIZE), ("offset", offset), *(("attributes[]", key) for key in attributes)]
+            )
+            page = self._call("GET", EMPLOYEES_PATH, params=params, parse=parse_employees_page)
+            pages += 1
+            if total is None:
+                total = page.total
+            elif page.total != total:
+                raise _InconsistentPaging(f"total_elements went from {total} to {page.total}")
+            # Follow the page size Personio says it used, should it ever serve fewer than asked.
+            step = page.limit if page.limit is not None and 0 < page.limit <= PAGE_SIZE else PAGE_SIZE
+            expected = min(step, max(0, total - offset))
+            if len(page.records) != expected:
+                raise _InconsistentPaging(
+                    f"the page at offset {offset} held {len(page.records)} records instead of {expected}"
+                )
+            for record in page.records:
+                personio_id = record_id(record)
+                if personio_id is not None:
+                    if personio_id in seen:
+                        raise _InconsistentPaging(f"employee {personio_id} came twice")
+                    seen.add(personio_id)
+            page_employees, page_skipped, page_present = parse_records(page.records)
+            employees.extend(page_employees)
+            skipped.extend(page_skipped)
+            present.update(page_present)
+            received += len(page.records)
+            offset += step
+            self._fetched, self._total = received, total
+            self._report("page", f"Fetched {received} of {total} employees")
+            if offset >= total:
+                return employees, skipped, frozenset(present), pages
+
+    # -- one logical request ------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        parse: Callable[[Any], T],
+        params: httpx.QueryParams | None = None,
+        json_body: Mapping[str, str] | None = None,
+        authorized: bool = True,
+    ) -> T:
+        """Send until there is a usable answer: transient failures are retried in `_send`, an unreadable
+        answer is refetched once, a refused token (401, or 403 "authorization is not valid") signs in
+        again once per fetch."""
+        refetched = False
+        while True:
+            headers = {"Authorization": f"Bearer {self._valid_token().value}"} if authorized else {}
+            try:
+                response = self._send(method, path, params=params, json_body=json_body, headers=headers)
+                if authorized and self._reauth_left > 0 and _token_refused(response):
+                    self._reauth_left -= 1
+                    self._token = None
+                    logger.warning(
+                        "Personio %s %s -> %d (token not accepted); signing in again once",
+                        method,
+                        path,
+                        response.status_code,
+                    )
+                    continue
+                self._raise_for_status(response, path, authorized=authorized)
+                result = parse(decode_json(response.content))
+            except MalformedResponse as bad:
+                if refetched:
+                    raise unreadable_twice(self._redact(bad.reason)) from None
+                refetched = True
+                logger.warning(
+                    "Personio %s %s -> unreadable answer (%s); asking once more", method, path, bad.reason
+                )
+                self._report("retry", "Personio sent an unreadable answer; asking once more")
+                continue
+            if authorized:
+                self._adopt_token(response)
+            return result
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: httpx.QueryParams | None,
+        json_body: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+    ) -> httpx.Response:
+        """One request, paced, retried with back-off on 429, 5xx, timeouts and connection errors.
+
+        Returns any other response with its body read. Raises SyncError once the tries are used up,
+        and MalformedResponse when the body breaks off.
+        """
+        http = self._http_client()
+        attempt = 0
+        while True:
+            attempt += 1
+            if self._pacer is not None:
+                self._pacer.acquire()
+            self._requests += 1
+            if path == AUTH_PATH:
+                self._auth_calls += 1
+            retry_after: float | None = None
+            failure: Failure
+            request = http.build_request(method, path, params=params, json=json_body, headers=headers)
+            response: httpx.Response | None = None
+            try:
+                response = http.send(request, stream=True)
+                if response.status_code != 429 and response.status_code < 500:
+                    response.read()
+                    return response
+                failure = response.status_code
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            except httpx.TimeoutException:
+                failure = TIMEOUT
+            except (httpx.TransportError, httpx.DecodingError):
+                if response is not None:  # the status line came, the body broke off
+                    raise MalformedResponse("the answer was cut off") from None
+                failure = CONNECTION
+            finally:
+                if response is not None:
+                    response.close()
+            if attempt >= self._max_attempts:
+                logger.error(
+                    "Personio %s %s -> %s; giving up after %d attempts", method, path, failure, attempt
+                )
+                raise gave_up(failure, attempt, self._host)
+            delay = backoff_delay(attempt, base=self._backoff_base, retry_after=retry_after, rng=self._rng)
+            logger.warning(
+                "Personio %s %s -> %s; attempt %d of %d, retrying in %.2f s",
+                method,
+                path,
+                failure,
+                attempt,
+                self._max_attempts,
+                delay,
+            )
+            self._report(
+                "retry", f"{describe(failure)}; trying again in {delay:.0f} s (attempt {attempt + 1})"
+            )
+            time.sleep(delay)
+
+    # -- sign-in ------------------------------------------------------------------------------
+
+    def _valid_token(self) -> _Secret:
+        if self._token is None or time.monotonic() >= self._token_expires_at:
+            self._authenticate()
+        assert self._token is not None
+        return self._token
+
+    def _authenticate(self) -> None:
+        self._report("auth", "Signing in to Personio")
+        body = {"client_id": self._client_id, "client_secret": self._client_secret.value}
+        token, expires_in = self._call(
+            "POST", AUTH_PATH, json_body=body, parse=parse_auth_answer, authorized=False
+        )
+        self._token = _Secret(token)
+        self._token_expires_at = time.monotonic() + max(expires_in - TOKEN_REFRESH_MARGIN, expires_in / 2)
+
+    def _adopt_token(self, response: httpx.Response) -> None:
+        """Personio echoes the token as `authorization: Bearer <token>`; use that one next."""
+        header = response.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            self._token = _Secret(token.strip())
+
+    # -- errors -------------------------------------------------------------------------------
+
+    def _raise_for_status(self, response: httpx.Response, path: str, *, authorized: bool) -> None:
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if not authorized and status in (401, 403):
+            raise credentials_rejected(status)
+        if _token_refused(response):
+            raise token_rejected(status)
+        if status == 403:
+            raise employees_forbidden()
+        raise unexpected_status(path, status, self._redact(error_message(response.content)))
+
+    def _redact(self, text: str) -> str:
+        """Server text for a message: one line, short, and never holding the secret or a token."""
+        for secret in (self._client_secret, self._token):
+            if secret is not None and secret.value:
+                text = text.replace(secret.value, "***")
+        text = " ".join(text.split())
+        return text if len(text) <= 200 else text[:199] + "…"
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _http_client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(
+                base_url=self._base_url,
+                timeout=self._timeout,
+                transport=self._transport,
+                headers={"X-Personio-App-ID": APP_ID, "Accept": "application/json"},
+                follow_redirects=False,
+            )
+        return self._http
+
+    def _report(self, phase: str, message: str) -> None:
+        if self._on_progress is not None:
+            self._on_progress(
+                FetchProgress(phase=phase, fetched=self._fetched, total=self._total, message=message)
+            )
+
+
+def _token_refused(response: httpx.Response) -> bool:
+    """A 401, or the 403 Personio gives for an unknown or expired token ("Provided authorization is
+    not valid"). Other 403s mean the credential may not read employees: signing in again won't help."""
+    status = response.status_code
+    return status == 401 or (status == 403 and says_authorization_invalid(response.content))
+
+
+def fetch_employees(
+    *,
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    attributes: Sequence[str] = SYNC_ATTRIBUTES,
+    required: Iterable[str] = REQUIRED_ATTRIBUTES,
+    on_progress: Callable[[FetchProgress], None] | None = None,
+    **options: Unpack[ClientOptions],
+) -> FetchResult:
+    """One fetch with a client of its own (closed afterwards). Raises SyncError as `PersonioClient`."""
+    with PersonioClient(
+        base_url=base_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        on_progress=on_progress,
+        **options,
+    ) as client:
+        return client.fetch_employees(attributes=attributes, required=required)

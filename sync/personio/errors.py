@@ -1,0 +1,142 @@
+"""What a person reads when talking to Personio fails: one place for every message and hint.
+
+Each function returns a `SyncError` (code, message, hint). None of them is given a secret; text
+that came from Personio is passed through the client's redaction first.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from sync.core.errors import (
+    AUTH_FAILED,
+    FORBIDDEN,
+    INVALID_RESPONSE,
+    NOT_CONFIGURED,
+    PERSONIO_UNAVAILABLE,
+    RATE_LIMITED,
+    SyncError,
+)
+
+# Why a request was retried: an HTTP status (429, 5xx), or no answer at all.
+Failure = int | str  # 429 | 500..599 | "timeout" | "connection"
+TIMEOUT = "timeout"
+CONNECTION = "connection"
+
+CREDENTIALS_HINT = (
+    "Create new API credentials in Personio (Settings > Integrations > API credentials), "
+    "then enter the new Client ID and Client Secret in the integration settings and run the Test again."
+)
+SERVER_HINT = (
+    "Check the base URL in the integration settings (normally https://api.personio.de). "
+    "If it is right, try again later; if it keeps happening, contact support with the run number."
+)
+
+
+def checked_base_url(raw: str) -> tuple[str, str]:
+    """`https://api.personio.de`, with or without a trailing `/v1` -> (base URL, host for messages).
+
+    Raises SyncError(not_configured) for anything that is not an http(s) address with a host.
+    """
+    text = raw.strip().rstrip("/")
+    text = text.removesuffix("/v1")
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL:
+        url = httpx.URL("")
+    if url.scheme not in ("http", "https") or not url.host:
+        raise SyncError(
+            NOT_CONFIGURED,
+            "The Personio base URL is not a web address.",
+            "Use https://api.personio.de unless Personio support gave you another address.",
+        )
+    host = f"{url.host}:{url.port}" if url.port else url.host
+    return text, host
+
+
+def credentials_missing() -> SyncError:
+    return SyncError(
+        NOT_CONFIGURED,
+        "The Personio Client ID and Client Secret are both required.",
+        "Enter the Client ID and Client Secret of your Personio API credentials in the integration settings.",
+    )
+
+
+def credentials_rejected(status: int) -> SyncError:
+    return SyncError(
+        AUTH_FAILED, f"Personio rejected the Client ID / Client Secret ({status}).", CREDENTIALS_HINT
+    )
+
+
+def token_rejected(status: int = 401) -> SyncError:
+    """Personio refused the token (401, or 403 "authorization is not valid") after a fresh sign-in."""
+    return SyncError(
+        AUTH_FAILED,
+        f"Personio rejected the access token of these API credentials ({status}), "
+        "also after signing in again.",
+        CREDENTIALS_HINT,
+    )
+
+
+def employees_forbidden() -> SyncError:
+    return SyncError(
+        FORBIDDEN,
+        "These Personio API credentials may not read employees (403).",
+        "In Personio: Settings > Integrations > API credentials > (your credential): give it read access "
+        "to employees (Employee data / Personnel data), save, and run the Test again.",
+    )
+
+
+def unexpected_status(path: str, status: int, detail: str) -> SyncError:
+    suffix = f": {detail}" if detail else ""
+    return SyncError(INVALID_RESPONSE, f"Personio answered {path} with HTTP {status}{suffix}.", SERVER_HINT)
+
+
+def unreadable_twice(reason: str) -> SyncError:
+    return SyncError(
+        INVALID_RESPONSE,
+        f"Personio sent an answer the sync cannot read, twice in a row ({reason}).",
+        SERVER_HINT,
+    )
+
+
+def inconsistent_twice(reason: str) -> SyncError:
+    return SyncError(
+        INVALID_RESPONSE,
+        f"Personio's employee list changed while it was being read, twice in a row ({reason}).",
+        "This happens when many employees are edited during a sync. Try again in a few minutes.",
+    )
+
+
+def gave_up(failure: Failure, attempts: int, host: str) -> SyncError:
+    """The error after `attempts` tries that all failed with a retriable `failure`."""
+    if failure == 429:
+        return SyncError(
+            RATE_LIMITED,
+            f"Personio kept answering 'too many requests' (429), {attempts} times in a row.",
+            "Something else may be using up these API credentials' allowance (300 requests per minute). "
+            "Wait a few minutes and try again.",
+        )
+    if failure == TIMEOUT:
+        what = "did not answer in time"
+    elif failure == CONNECTION:
+        what = "could not be reached"
+    else:
+        what = f"answered with a server error ({failure})"
+    return SyncError(
+        PERSONIO_UNAVAILABLE,
+        f"Personio at {host} {what}, {attempts} times in a row.",
+        "Personio may be down or unreachable from here. The next run tries again; "
+        "if this keeps happening, check the base URL in the integration settings.",
+    )
+
+
+def describe(failure: Failure) -> str:
+    """A short phrase for progress messages while retrying."""
+    if failure == 429:
+        return "Personio asked us to slow down (429)"
+    if failure == TIMEOUT:
+        return "Personio did not answer in time"
+    if failure == CONNECTION:
+        return "Personio could not be reached"
+    return f"Personio had a server error ({failure})"

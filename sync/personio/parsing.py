@@ -1,0 +1,296 @@
+"""Personio v1 answers -> values the sync uses: envelopes, pages, tokens, `Employee`. Pure: no I/O.
+
+Personio wraps every attribute as `{"label", "value", "type", "universal_id"}` (older accounts send
+only `label` and `value`), uses `""` where it means null, nests supervisor as a short Employee and
+office/department/team as `{"type", "attributes": {"id", "name"}}`. Parsing is tolerant of all of
+that; only a record whose id cannot be read is refused (`UnreadableRecord`), and the client reports
+it as a skipped record instead of failing the run. An answer that cannot be read as a whole raises
+`MalformedResponse`, which the client refetches once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sync.core.employees import Employee, OrgUnit, SkippedRecord
+from sync.core.errors import MISSING_ATTRIBUTE, SyncError
+
+DEFAULT_TOKEN_SECONDS = 86400.0  # Personio's documented token lifetime when `expires_in` is absent
+
+# The labels Personio shows for the attributes the sync uses, for messages a person reads.
+ATTRIBUTE_LABELS: Mapping[str, str] = {
+    "id": "ID",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "email": "Email",
+    "status": "Status",
+    "position": "Position",
+    "supervisor": "Supervisor",
+    "department": "Department",
+    "team": "Team",
+    "office": "Office",
+    "employment_type": "Employment type",
+}
+
+
+@dataclass(frozen=True)
+class EmployeesPage:
+    """One `company/employees` answer: its raw `data[]` items and the counts around them."""
+
+    records: list[Any]
+    total: int  # metadata.total_elements
+    limit: int | None  # the page size Personio says it used
+
+
+class MalformedResponse(ValueError):
+    """An answer that cannot be read (bad JSON, no `data` list, `success: false`, no token)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UnreadableRecord(ValueError):
+    """A record the sync cannot use at all (no readable id). `reason` is for the run's warnings."""
+
+    def __init__(self, reason: str, personio_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.personio_id = personio_id
+
+
+def attribute_label(key: str) -> str:
+    """The label Personio shows for an attribute key; the key itself for one we do not know."""
+    return ATTRIBUTE_LABELS.get(key, key)
+
+
+def parse_employee(attributes: Mapping[str, Any]) -> Employee:
+    """One `data[].attributes` mapping -> Employee.
+
+    Raises UnreadableRecord when the id is absent or not an integer/string id.
+    """
+    personio_id = _id(_value(attributes.get("id")))
+    if personio_id is None:
+        raise UnreadableRecord("Personio sent an employee record without a readable id.")
+    return Employee(
+        personio_id=personio_id,
+        first_name=_text(_value(attributes.get("first_name"))) or "",
+        last_name=_text(_value(attributes.get("last_name"))) or "",
+        email=_email(_value(attributes.get("email"))),
+        status=_lower(_value(attributes.get("status"))),
+        position=_text(_value(attributes.get("position"))),
+        supervisor_id=_supervisor_id(_value(attributes.get("supervisor"))),
+        department=_org_unit(_value(attributes.get("department"))),
+        team=_org_unit(_value(attributes.get("team"))),
+        office=_org_unit(_value(attributes.get("office"))),
+        employment_type=_lower(_value(attributes.get("employment_type"))),
+    )
+
+
+def record_id(record: object) -> str | None:
+    """The id of a raw `data[]` item, or None when it cannot be read (used for duplicate checks)."""
+    attributes = record_attributes(record)
+    return None if attributes is None else _id(_value(attributes.get("id")))
+
+
+# Records come from json.loads, so every JSON object is a dict: checking for dict (not the
+# Mapping ABC, which is several times slower) matters at 100,000 employees x 10 attributes.
+
+
+def record_attributes(record: object) -> Mapping[str, Any] | None:
+    """The `attributes` mapping of a raw `data[]` item (`type` may be absent), or None."""
+    if not isinstance(record, dict):
+        return None
+    attributes = record.get("attributes")
+    return attributes if isinstance(attributes, dict) else None
+
+
+def _value(attribute: object) -> object:
+    """The value of an attribute object; plain values (as nested org units hold them) pass through."""
+    if isinstance(attribute, dict) and "value" in attribute:
+        return attribute["value"]
+    return attribute
+
+
+def _id(value: object) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _text(value: object) -> str | None:
+    """A stripped string; None for null, "" and values that are not text or numbers."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def _lower(value: object) -> str | None:
+    text = _text(value)
+    return None if text is None else text.lower()
+
+
+def _email(value: object) -> str | None:
+    # Personio stores what HR typed: " Anna.Berg@Example.com " is anna.berg@example.com.
+    text = _text(value)
+    return None if text is None else text.lower()
+
+
+def _supervisor_id(value: object) -> str | None:
+    """Supervisor as a nested short Employee (`{"type", "attributes": {"id": {...}}}`), a bare id, or null."""
+    if isinstance(value, dict):
+        attributes = value.get("attributes")
+        if isinstance(attributes, dict):
+            return _id(_value(attributes.get("id")))
+        return _id(_value(value.get("id")))
+    return _id(value)
+
+
+def _org_unit(value: object) -> OrgUnit | None:
+    """`{"type": "Office", "attributes": {"id": 1, "name": "Munich"}}` -> OrgUnit("1", "Munich").
+
+    null, "" and a unit without a readable id -> None.
+    """
+    if not isinstance(value, dict):
+        return None
+    attributes = value.get("attributes")
+    fields = attributes if isinstance(attributes, dict) else value
+    unit_id = _id(_value(fields.get("id")))
+    if unit_id is None:
+        return None
+    return OrgUnit(id=unit_id, name=_text(_value(fields.get("name"))) or "")
+
+
+# -- whole answers ---------------------------------------------------------------------------
+
+
+def decode_json(content: bytes) -> Any:
+    """The JSON of a body. Raises MalformedResponse (a body cut off halfway is not JSON either)."""
+    try:
+        return json.loads(content)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        raise MalformedResponse("the answer is not valid JSON; it may have been cut off") from None
+
+
+def error_message(content: bytes) -> str:
+    """`error.message` of Personio's v1 error envelope `{"success": false, "error": {...}}`, else ""."""
+    try:
+        return _error_text(json.loads(content))
+    except ValueError:
+        return ""
+
+
+def says_authorization_invalid(content: bytes) -> bool:
+    """Whether an error answer is Personio's 403 for a token it does not (or no longer) accept:
+    `{"error": {"code": 403, "message": "Provided authorization is not valid"}}`. A 403 for a
+    credential without read access says `...forbidden.http.exception` instead."""
+    return "authorization is not valid" in error_message(content).casefold()
+
+
+def parse_auth_answer(payload: Any) -> tuple[str, float]:
+    """`{"success": true, "data": {"token", "expires_in"}}` -> (token, seconds it lives).
+
+    Raises MalformedResponse without a token.
+    """
+    data = _envelope(payload).get("data")
+    if not isinstance(data, Mapping):
+        raise MalformedResponse("the sign-in answer holds no token")
+    token = data.get("token")
+    if not isinstance(token, str) or not token.strip():
+        raise MalformedResponse("the sign-in answer holds no token")
+    expires_in = data.get("expires_in")
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or expires_in <= 0:
+        expires_in = DEFAULT_TOKEN_SECONDS
+    return token.strip(), float(expires_in)
+
+
+def parse_employees_page(payload: Any) -> EmployeesPage:
+    """One `company/employees` envelope. Raises MalformedResponse without a `data` list or a total."""
+    envelope = _envelope(payload)
+    data = envelope.get("data")
+    if not isinstance(data, list):
+        raise MalformedResponse("the answer has no data list")
+    metadata = envelope.get("metadata")
+    total = _count(metadata.get("total_elements")) if isinstance(metadata, Mapping) else None
+    if total is None:
+        raise MalformedResponse("the answer has no metadata.total_elements")
+    return EmployeesPage(records=data, total=total, limit=_count(envelope.get("limit")))
+
+
+def parse_records(records: Iterable[Any]) -> tuple[list[Employee], list[SkippedRecord], frozenset[str]]:
+    """Raw `data[]` items -> (employees, skipped records, attribute keys seen in at least one record)."""
+    employees: list[Employee] = []
+    skipped: list[SkippedRecord] = []
+    present: set[str] = set()
+    for record in records:
+        attributes = record_attributes(record)
+        if attributes is None:
+            skipped.append(SkippedRecord(None, "Personio sent an employee record without attributes."))
+            continue
+        present.update(attributes)  # JSON object keys are strings
+        try:
+            employees.append(parse_employee(attributes))
+        except UnreadableRecord as bad:
+            skipped.append(SkippedRecord(bad.personio_id, bad.reason))
+    return employees, skipped, frozenset(present)
+
+
+def check_required(required: Sequence[str], present: Iterable[str]) -> None:
+    """Raises SyncError(missing_attribute) naming each `required` key absent from `present`.
+
+    Personio silently leaves out attributes a credential may not read, so absent from every record
+    means "not allowed", and the hint says where in Personio to allow it.
+    """
+    seen = set(present)
+    missing = [key for key in required if key not in seen]
+    if not missing:
+        return
+    quoted = ", ".join(f"'{attribute_label(key)}'" for key in missing)
+    noun = "attribute" if len(missing) == 1 else "attributes"
+    raise SyncError(
+        MISSING_ATTRIBUTE,
+        f"Personio does not return the {noun} {quoted} to these API credentials.",
+        "In Personio: Settings > Integrations > API credentials > (your credential) > Readable employee "
+        f"attributes: enable {quoted}. Then save the credential and run the Test again.",
+    )
+
+
+def _envelope(payload: Any) -> Mapping[str, Any]:
+    if not isinstance(payload, Mapping):
+        raise MalformedResponse("the answer is not a JSON object")
+    if payload.get("success") is False:
+        message = _error_text(payload)
+        raise MalformedResponse(
+            f"it says success: false ({message})" if message else "it says success: false"
+        )
+    return payload
+
+
+def _error_text(payload: Any) -> str:
+    error = payload.get("error") if isinstance(payload, Mapping) else None
+    message = error.get("message") if isinstance(error, Mapping) else None
+    return message if isinstance(message, str) else ""
+
+
+def _count(value: object) -> int | None:
+    """A count as Personio sends it: a non-negative integer, sometimes as a digit string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None

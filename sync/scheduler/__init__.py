@@ -1,0 +1,1 @@
+"""The standalone scheduler: the process, its tick loop, and heartbeats."""

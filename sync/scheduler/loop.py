@@ -1,0 +1,345 @@
+"""The scheduler loop: what one scheduler instance does every tick (the process is `process`).
+
+Every tick (SCHEDULER_TICK_SECONDS, default 5) it
+1. records its heartbeat,
+2. fails runs whose lease expired (their process died),
+3. enqueues the automatic runs that are due, moving `next_run_at` to the next slot in the
+   same transaction (a slot missed while no scheduler was up runs once, not once per day),
+4. claims queued runs and executes them, one at a time,
+5. delivers the email outbox.
+
+Several schedulers may share one database: they coordinate only through it (leases,
+conditional updates, a unique index on running runs), never through memory.
+SIGTERM / SIGINT stop taking work; the current run finishes (or, when it has not started,
+goes back to the queue), the heartbeat is marked stopped and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+import schedule
+from sqlalchemy import Engine, func
+from sqlalchemy.engine import make_url
+from sqlmodel import select
+
+from storage.clock import utcnow
+from storage.config import whole_seconds
+from storage.db import read_session
+from storage.models import Integration, Organization, OutboxEmail, Run
+from sync.core.errors import describe_exception, internal_error
+from sync.integration import queue
+from sync.integration.runner import execute_run
+from sync.mail import delivery as mailer
+from sync.scheduler.heartbeat import forget_old_heartbeats, mark_stopped, new_instance_id, record_heartbeat
+
+log = logging.getLogger("sync.scheduler")
+_T = TypeVar("_T")
+
+DEFAULT_TICK_SECONDS = 5
+MIN_LEASE_SECONDS = 2
+EMAIL_NOT_CONFIGURED = "Email is not configured (SMTP_URL unset): messages stay in the outbox."
+
+
+class InvalidSchedulerSetting(ValueError):
+    """An environment setting of the scheduler cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """How the scheduler behaves; `from_env` reads it from the environment."""
+
+    tick_seconds: int = DEFAULT_TICK_SECONDS
+    lease_seconds: int = queue.LEASE_SECONDS
+    smtp: mailer.SmtpConfig | None = None
+
+    @classmethod
+    def from_env(cls) -> SchedulerConfig:
+        """SCHEDULER_TICK_SECONDS, SCHEDULER_LEASE_SECONDS and the SMTP_* settings.
+
+        Raises InvalidSchedulerSetting (or mailer.InvalidSmtpUrl) for unusable values.
+        """
+        return cls(
+            tick_seconds=whole_seconds(
+                "SCHEDULER_TICK_SECONDS", DEFAULT_TICK_SECONDS, error=InvalidSchedulerSetting
+            ),
+            lease_seconds=whole_seconds(
+                "SCHEDULER_LEASE_SECONDS",
+                queue.LEASE_SECONDS,
+                minimum=MIN_LEASE_SECONDS,
+                error=InvalidSchedulerSetting,
+            ),
+            smtp=mailer.smtp_config_from_env(),
+        )
+
+
+class RunExecutor(Protocol):
+    """Executes a run already claimed by `worker_id` (sync.runner.execute_run). Its result is
+    not used: the Run row is the record of what happened."""
+
+    def __call__(self, engine: Engine, run_id: int, *, worker_id: str, lease_seconds: int) -> object: ...
+
+
+@dataclass(frozen=True)
+class TickReport:
+    """What one tick did (for `--once` and for tests)."""
+
+    expired: int = 0
+    enqueued: int = 0
+    executed: int = 0
+    emails_sent: int = 0
+    emails_failed: int = 0
+
+
+# --- the scheduler ---------------------------------------------------------------------
+
+
+class Scheduler:
+    """One scheduler instance: call `start`, then `run_forever` (or `tick`), then `close`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: SchedulerConfig,
+        *,
+        execute: RunExecutor = execute_run,
+        clock: Callable[[], datetime] = utcnow,
+        instance_id: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.instance_id = instance_id or new_instance_id()
+        self._execute = execute
+        self._clock = clock
+        self._stop = threading.Event()
+        self._current_run: int | None = None
+        # While a run executes the main loop does not tick; this thread keeps the heartbeat fresh.
+        self._keepalive_stop = threading.Event()
+        self._keepalive = threading.Thread(target=self._keep_alive, name="heartbeat", daemon=True)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def start(self) -> None:
+        """Record the heartbeat and say how the scheduler is set up."""
+        now = self._clock()
+        forget_old_heartbeats(self.engine, now=now)
+        record_heartbeat(self.engine, instance_id=self.instance_id, now=now)
+        url = make_url(str(self.engine.url)).render_as_string(hide_password=True)
+        log.info(
+            "scheduler %s started (tick %ss, lease %ss, database %s)",
+            self.instance_id,
+            self.config.tick_seconds,
+            self.config.lease_seconds,
+            url,
+        )
+        if self.config.smtp is None:
+            log.info(EMAIL_NOT_CONFIGURED)
+        else:
+            log.info("email goes to %s as %s", self.config.smtp.display, self.config.smtp.sender)
+        self._keepalive.start()
+
+    def request_stop(self, reason: str) -> None:
+        """Stop taking work. The run in progress finishes; safe to call from a signal handler."""
+        first = not self._stop.is_set()
+        self._stop.set()
+        current = self._current_run
+        if not first:
+            log.info(
+                "%s received: still stopping%s", reason, f" (run {current} finishing)" if current else ""
+            )
+        elif current is not None:
+            log.info("%s received: letting run %s finish, then stopping", reason, current)
+        else:
+            log.info("%s received: stopping", reason)
+
+    def run_forever(self) -> None:
+        """Tick every `tick_seconds` (with the `schedule` package) until a stop is requested."""
+        jobs = schedule.Scheduler()
+        jobs.every(self.config.tick_seconds).seconds.do(self.tick)
+        self.tick()
+        while not self._stop.is_set():
+            jobs.run_pending()
+            idle = jobs.idle_seconds
+            # Short waits keep a stop request prompt; Event.wait also wakes at once on request_stop.
+            self._stop.wait(timeout=min(max(idle if idle is not None else 1.0, 0.05), 1.0))
+
+    def close(self) -> None:
+        """Stop the heartbeat thread and mark this instance stopped."""
+        self._keepalive_stop.set()
+        if self._keepalive.is_alive():
+            self._keepalive.join(timeout=10)
+        try:
+            mark_stopped(self.engine, instance_id=self.instance_id, now=self._clock())
+        except Exception as exc:  # the exit should still be clean; the heartbeat then just goes stale
+            _log_failure("marking the heartbeat stopped", exc)
+        log.info("scheduler %s stopped", self.instance_id)
+
+    def tick(self) -> TickReport:
+        """One pass over the five duties. A failing duty is logged; the others still run."""
+        expired = enqueued = executed = 0
+        delivery = mailer.DeliveryReport()
+        if self._stop.is_set():
+            return TickReport()
+        self._guarded("recording the heartbeat", self._beat)
+        expired = self._guarded("failing expired runs", self._fail_expired) or 0
+        if not self._stop.is_set():
+            enqueued = self._guarded("queueing due runs", self._enqueue_due) or 0
+        if not self._stop.is_set():
+            executed = self._guarded("executing queued runs", self._execute_queued) or 0
+        if not self._stop.is_set() and self.config.smtp is not None:
+            delivery = self._guarded("delivering email", self._deliver) or delivery
+        return TickReport(
+            expired=expired,
+            enqueued=enqueued,
+            executed=executed,
+            emails_sent=delivery.sent,
+            emails_failed=delivery.failed,
+        )
+
+    # -- duties --
+
+    def _beat(self) -> None:
+        record_heartbeat(self.engine, instance_id=self.instance_id, now=self._clock())
+
+    def _fail_expired(self) -> int:
+        expired = queue.fail_expired_runs(self.engine)
+        for run in expired:
+            log.warning(
+                "%s failed: its lease expired (the scheduler running it stopped without finishing)",
+                _run_label(self.engine, run.org_id, run.id),
+            )
+        return len(expired)
+
+    def _enqueue_due(self) -> int:
+        queued = queue.enqueue_due_runs(self.engine, now=self._clock())
+        for item in queued:
+            log.info(
+                "%s queued (automatic); next automatic run %s",
+                _run_label(self.engine, item.org_id, item.run_id),
+                item.next_run_at.strftime("%Y-%m-%d %H:%MZ"),
+            )
+        return len(queued)
+
+    def _execute_queued(self) -> int:
+        executed = 0
+        while not self._stop.is_set():
+            run = queue.claim_run(
+                self.engine, worker_id=self.instance_id, lease_seconds=self.config.lease_seconds
+            )
+            if run is None or run.id is None:
+                break
+            label = _run_label(self.engine, run.org_id, run.id)
+            if self._stop.is_set():
+                # Claimed but not started: back to the queue for the next scheduler.
+                queue.release_run(self.engine, run_id=run.id, worker_id=self.instance_id)
+                log.info("%s released: this scheduler is stopping", label)
+                break
+            self._run_one(run, label)
+            executed += 1
+            if self.config.smtp is not None and not self._stop.is_set():
+                # Between runs too: a long queue must not hold back the owners' failure emails.
+                self._guarded("delivering email", self._deliver)
+        return executed
+
+    def _run_one(self, run: Run, label: str) -> None:
+        assert run.id is not None
+        run_id = run.id
+        log.info("%s started (%s)", label, _trigger_text(run))
+        self._current_run = run_id
+        began = time.monotonic()
+        try:
+            self._execute(
+                self.engine, run_id, worker_id=self.instance_id, lease_seconds=self.config.lease_seconds
+            )
+        except Exception as exc:
+            # The runner records its own failures: this is a bug or a database outage. Fail the
+            # run now if the database lets us; else its lease expires like a dead process's.
+            _log_failure(f"{label}: executing", exc)
+            error = internal_error(exc)
+            self._guarded(
+                "recording the failed run",
+                lambda: queue.fail_run(self.engine, run_id=run_id, worker_id=self.instance_id, error=error),
+            )
+        finally:
+            self._current_run = None
+        self._log_outcome(run_id, label, time.monotonic() - began)
+
+    def _log_outcome(self, run_id: int, label: str, seconds: float) -> None:
+        with read_session(self.engine) as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                return
+            if run.status == queue.SUCCEEDED:
+                log.info("%s succeeded in %.1fs: %s", label, seconds, _counts_text(run.counts))
+                return
+            if run.status != queue.FAILED:
+                log.warning("%s is still %s after the runner returned", label, run.status)
+                return
+            log.warning("%s failed in %.1fs: %s: %s", label, seconds, run.error_code, run.error_message)
+            integration = session.exec(select(Integration).where(Integration.org_id == run.org_id)).first()
+            if (
+                integration is not None
+                and integration.state == "paused"
+                and integration.paused_run_id == run.id
+            ):
+                emails = session.exec(
+                    select(func.count()).select_from(OutboxEmail).where(OutboxEmail.run_id == run.id)
+                ).one()
+                log.warning("%s: automatic runs paused; %s owner email(s) queued", label, emails)
+
+    def _deliver(self) -> mailer.DeliveryReport:
+        assert self.config.smtp is not None
+        report = mailer.deliver_outbox(self.engine, self.config.smtp, clock=self._clock)
+        if report.sent:
+            log.info("email: %s message(s) delivered", report.sent)
+        return report
+
+    # -- plumbing --
+
+    def _guarded(self, what: str, duty: Callable[[], _T]) -> _T | None:
+        try:
+            return duty()
+        except Exception as exc:  # one failing duty (e.g. a locked database) must not end the process
+            _log_failure(what, exc)
+            return None
+
+    def _keep_alive(self) -> None:
+        while not self._keepalive_stop.wait(self.config.tick_seconds):
+            if self._current_run is None:
+                continue  # the main loop's ticks record the heartbeat
+            try:
+                self._beat()
+            except Exception as exc:
+                _log_failure("recording the heartbeat", exc)
+
+
+def _run_label(engine: Engine, org_id: int, run_id: int | None) -> str:
+    with read_session(engine) as session:
+        org = session.get(Organization, org_id)
+    return f"org={org.slug if org else org_id} run={run_id}"
+
+
+def _trigger_text(run: Run) -> str:
+    who = run.triggered_by_label
+    if who is None and run.triggered_by_user_id is not None:
+        who = f"user {run.triggered_by_user_id}"
+    if who is None and run.triggered_by_staff_id is not None:
+        who = f"staff {run.triggered_by_staff_id}"
+    return f"{run.trigger}, by {who}" if who else run.trigger
+
+
+def _counts_text(counts: dict[str, object]) -> str:
+    changed = [f"{name}={value}" for name, value in counts.items() if isinstance(value, int) and value]
+    return " ".join(changed) if changed else "no changes"
+
+
+def _log_failure(what: str, exc: BaseException) -> None:
+    log.error("%s failed: %s", what, describe_exception(exc))

@@ -1,0 +1,1 @@
+"""Read models for the pages and the CLI. Read sessions only: nothing here writes."""

@@ -1,0 +1,366 @@
+"""Read-only queries for the Runs page: the paged run list, one run's detail, the chart data.
+
+The list is read one page at a time (LIMIT/OFFSET over the `ix_run_org_queued`
+index), so an organization with 10,000 runs pages as fast as one with ten.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+from sqlmodel import select as model_select
+
+from storage.db import read_session
+from storage.models import Organization, Run, RunChange, RunWarning, StaffAccount, User
+from sync.core.errors import ErrorInfo
+from sync.views.avatars import automatic_avatar_uri, avatar_uri
+from sync.views.changes import COUNT_LABELS, count_of, total_changes
+
+PAGE_SIZE = 50
+OPEN_STATUSES = ("queued", "running")
+OPEN_REFRESH_SECONDS = 2.0  # while a run is queued or running, the page follows it closely
+IDLE_REFRESH_SECONDS = 30.0  # otherwise it only looks for runs started elsewhere
+STATUS_LABELS: dict[str, str] = {
+    "succeeded": "✅ Succeeded",
+    "failed": "❌ Failed",
+    "queued": "⏳ Queued",
+    "running": "🔄 Running",
+}
+TRIGGER_LABELS: dict[str, str] = {
+    "automatic": "Automatic",
+    "manual": "Run now",
+    "activation": "Activation",
+}
+
+
+@dataclass(frozen=True)
+class TriggeredBy:
+    """Who started a run: a person (owner or staff), a command line, or the scheduler."""
+
+    name: str
+    email: str
+    avatar: str  # data URI
+
+    @property
+    def text(self) -> str:
+        return f"{self.name} ({self.email})" if self.email else self.name
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    org_id: int
+    org_name: str
+    trigger: str
+    triggered_at: datetime
+    triggered_by: TriggeredBy
+    status: str
+    finished_at: datetime | None
+    error_message: str | None
+    changes: int
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.status, self.status)
+
+
+@dataclass(frozen=True)
+class RunPage:
+    rows: list[RunRow]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.page_size))
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    id: int
+    org_id: int
+    org_name: str
+    trigger: str
+    status: str
+    triggered_by: TriggeredBy
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    counts: dict[str, int]
+    error: ErrorInfo | None
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    changes_total: int = 0  # may exceed len(changes) when the list was cut at `change_limit`
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+def _person_name(first: str | None, last: str | None, fallback: str) -> str:
+    name = f"{first or ''} {last or ''}".strip()
+    return name or fallback
+
+
+def triggered_by(
+    *,
+    user: tuple[str | None, str | None, str | None] | None,
+    staff: tuple[str | None, str | None] | None,
+    label: str | None,
+) -> TriggeredBy:
+    """`user` is (first, last, email); `staff` is (name, email); `label` is what the CLI recorded."""
+    if user is not None and user[2]:
+        first, last, email = user
+        name = _person_name(first, last, email or "")
+        return TriggeredBy(name=name, email=email or "", avatar=avatar_uri(name, email or ""))
+    if staff is not None and staff[1]:
+        staff_name, email = staff
+        name = f"{staff_name or email} (support)"
+        return TriggeredBy(name=name, email=email or "", avatar=avatar_uri(staff_name or "", email or ""))
+    if label:
+        return TriggeredBy(name=f"Command line: {label}", email="", avatar=automatic_avatar_uri())
+    return TriggeredBy(name="Automatic", email="", avatar=automatic_avatar_uri())
+
+
+def _table_time(moment: datetime) -> datetime:
+    """Naive UTC for table cells (the column header says UTC)."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+_TriggerUser = aliased(User)
+_TriggerStaff = aliased(StaffAccount)
+
+
+def _run_columns() -> Any:
+    return (
+        select(
+            col(Run.id),
+            col(Run.org_id),
+            col(Organization.name),
+            col(Run.trigger),
+            col(Run.queued_at),
+            col(Run.status),
+            col(Run.finished_at),
+            col(Run.error_message),
+            col(Run.counts),
+            col(Run.triggered_by_label),
+            col(_TriggerUser.first_name),
+            col(_TriggerUser.last_name),
+            col(_TriggerUser.email),
+            col(_TriggerStaff.name),
+            col(_TriggerStaff.email),
+        )
+        .select_from(Run)
+        .join(Organization, col(Organization.id) == col(Run.org_id))
+        .outerjoin(_TriggerUser, col(_TriggerUser.id) == col(Run.triggered_by_user_id))
+        .outerjoin(_TriggerStaff, col(_TriggerStaff.id) == col(Run.triggered_by_staff_id))
+    )
+
+
+def _row(values: Any) -> RunRow:
+    (
+        run_id,
+        org_id,
+        org_name,
+        trigger,
+        queued_at,
+        status,
+        finished_at,
+        error_message,
+        counts,
+        label,
+        u_first,
+        u_last,
+        u_email,
+        s_name,
+        s_email,
+    ) = values
+    who = triggered_by(
+        user=(u_first, u_last, u_email) if u_email else None,
+        staff=(s_name, s_email) if s_email else None,
+        label=label,
+    )
+    return RunRow(
+        id=run_id,
+        org_id=org_id,
+        org_name=org_name,
+        trigger=trigger,
+        triggered_at=queued_at,
+        triggered_by=who,
+        status=status,
+        finished_at=finished_at,
+        error_message=error_message,
+        changes=total_changes(counts or {}),
+    )
+
+
+def list_runs(engine: Engine, *, org_id: int | None, page: int = 1, page_size: int = PAGE_SIZE) -> RunPage:
+    """One page of runs, newest first. `org_id=None` lists every organization (support staff)."""
+    page_size = max(1, page_size)
+    with read_session(engine) as session:
+        count_query = select(func.count()).select_from(Run)
+        if org_id is not None:
+            count_query = count_query.where(col(Run.org_id) == org_id)
+        total = int(session.execute(count_query).scalar_one())
+        last_page = max(1, math.ceil(total / page_size))
+        page = min(max(1, page), last_page)
+        query = _run_columns()
+        if org_id is not None:
+            query = query.where(col(Run.org_id) == org_id)
+        query = (
+            query.order_by(col(Run.queued_at).desc(), col(Run.id).desc())
+            .limit(page_size)
+            .offset((page - 1) * page_size)
+        )
+        rows = [_row(values) for values in session.execute(query).all()]
+    return RunPage(rows=rows, total=total, page=page, page_size=page_size)
+
+
+def runs_frame(run_page: RunPage, *, with_org: bool = False) -> pd.DataFrame:
+    """The page as the Runs table shows it; the `Run` column holds the run id."""
+    records = []
+    for row in run_page.rows:
+        record: dict[str, Any] = {"Run": row.id}
+        if with_org:
+            record["Organization"] = row.org_name
+        record.update(
+            {
+                "Triggered at": _table_time(row.triggered_at),
+                "Avatar": row.triggered_by.avatar,
+                "Triggered by": row.triggered_by.text,
+                "Status": row.status_label,
+                "Changes": row.changes if row.status == "succeeded" else None,
+                "Error": row.error_message or "",
+            }
+        )
+        records.append(record)
+    columns = ["Run", *(["Organization"] if with_org else [])]
+    columns += ["Triggered at", "Avatar", "Triggered by", "Status", "Changes", "Error"]
+    return pd.DataFrame(records, columns=columns)
+
+
+def run_detail(
+    engine: Engine, run_id: int, *, org_id: int | None = None, change_limit: int = 5000
+) -> RunDetail | None:
+    """One run with its changes and warnings. With `org_id`, a run of another organization is None."""
+    with read_session(engine) as session:
+        query = _run_columns().where(col(Run.id) == run_id)
+        if org_id is not None:
+            query = query.where(col(Run.org_id) == org_id)
+        values = session.execute(query).first()
+        run = session.get(Run, run_id)
+        if values is None or run is None:
+            return None
+        changes = session.exec(
+            model_select(RunChange)
+            .where(col(RunChange.run_id) == run_id)
+            .order_by(col(RunChange.id))
+            .limit(change_limit)
+        ).all()
+        changes_total = int(
+            session.execute(
+                select(func.count()).select_from(RunChange).where(col(RunChange.run_id) == run_id)
+            ).scalar_one()
+        )
+        warnings = session.exec(
+            model_select(RunWarning).where(col(RunWarning.run_id) == run_id).order_by(col(RunWarning.id))
+        ).all()
+    row = _row(values)
+    error = run_error(run)
+    return RunDetail(
+        id=row.id,
+        org_id=row.org_id,
+        org_name=row.org_name,
+        trigger=run.trigger,
+        status=run.status,
+        triggered_by=row.triggered_by,
+        queued_at=run.queued_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        counts={key: count_of(run.counts or {}, key) for key in COUNT_LABELS},
+        error=error,
+        changes=[
+            {
+                "entity": c.entity,
+                "action": c.action,
+                "key": c.key,
+                "personio_id": c.personio_id,
+                "before": c.before,
+                "after": c.after,
+            }
+            for c in changes
+        ],
+        warnings=[{"personio_id": w.personio_id, "reason": w.reason} for w in warnings],
+        changes_total=changes_total,
+    )
+
+
+def has_open_run(engine: Engine, *, org_id: int | None) -> bool:
+    """True while a run (of the organization, or of any with `None`) is queued or running."""
+    with read_session(engine) as session:
+        query = select(col(Run.id)).where(col(Run.status).in_(OPEN_STATUSES))
+        if org_id is not None:
+            query = query.where(col(Run.org_id) == org_id)
+        return session.execute(query.limit(1)).first() is not None
+
+
+def refresh_seconds(*, open_run: bool) -> float:
+    """How often the Runs page redraws its run table: every few seconds while a run is open."""
+    return OPEN_REFRESH_SECONDS if open_run else IDLE_REFRESH_SECONDS
+
+
+def changes_per_run(engine: Engine, *, org_id: int | None, limit: int = 200) -> pd.DataFrame:
+    """Finished runs (the latest `limit`, oldest first) with what each changed, for a chart.
+
+    Columns: Finished (naive UTC), Run, Label ("#12 · 11-25 04:00", for the chart's axis), Users,
+    Teams, Memberships.
+    """
+    with read_session(engine) as session:
+        query = select(col(Run.id), col(Run.finished_at), col(Run.counts)).where(
+            col(Run.status) == "succeeded", col(Run.finished_at).is_not(None)
+        )
+        if org_id is not None:
+            query = query.where(col(Run.org_id) == org_id)
+        rows = session.execute(query.order_by(col(Run.id).desc()).limit(limit)).all()
+    records = []
+    for run_id, finished_at, counts in reversed(rows):
+        counts = counts or {}
+        records.append(
+            {
+                "Finished": _table_time(finished_at),
+                "Run": run_id,
+                "Label": f"#{run_id} · {_table_time(finished_at):%m-%d %H:%M}",
+                "Users": sum(
+                    count_of(counts, k)
+                    for k in ("users_created", "users_updated", "users_deactivated", "users_reactivated")
+                ),
+                "Teams": sum(
+                    count_of(counts, k) for k in ("teams_created", "teams_updated", "teams_deleted")
+                ),
+                "Memberships": sum(count_of(counts, k) for k in ("memberships_added", "memberships_removed")),
+            }
+        )
+    return pd.DataFrame(records, columns=["Finished", "Run", "Label", "Users", "Teams", "Memberships"])
+
+
+def run_error(run: Run) -> ErrorInfo | None:
+    """The error of a failed run as the pages show it (filled in when a field is missing)."""
+    if run.status != "failed" and not run.error_code:
+        return None
+    return ErrorInfo(
+        code=run.error_code or "internal",
+        message=run.error_message or "The run failed.",
+        hint=run.error_hint or "Try again with Run now.",
+    )

@@ -1,0 +1,148 @@
+"""Dashboard logins (sync.login): owners and staff get in, members are told why not, guessing is throttled."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from storage.clock import utcnow
+from storage.db import write_session
+from storage.models import User
+from sync.accounts.login import (
+    MAX_FAILURES,
+    WINDOW,
+    LoginRefused,
+    authenticate,
+    failed_attempts,
+    still_allowed,
+)
+from sync.accounts.organizations import create_organization, create_staff
+from sync.accounts.passwords import hash_password
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def org_id(engine: Engine) -> int:
+    org = create_organization(
+        engine,
+        slug="acme",
+        name="Acme",
+        owner_email="Olga.Owner@acme.test",
+        owner_password=PASSWORD,
+        owner_first_name="Olga",
+        owner_last_name="Owner",
+    )
+    assert org.id is not None
+    return org.id
+
+
+def add_user(engine: Engine, org_id: int, email: str, role: str, password: str | None = PASSWORD) -> int:
+    now = utcnow()
+    with write_session(engine) as session:
+        user = User(
+            org_id=org_id,
+            email=email,
+            email_key=email.lower(),
+            first_name="Mia",
+            last_name="Member",
+            role=role,
+            password_hash=hash_password(password) if password else None,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(user)
+        session.flush()
+        assert user.id is not None
+        return user.id
+
+
+def test_owner_logs_in_case_insensitively(engine: Engine, org_id: int) -> None:
+    principal = authenticate(engine, "  olga.owner@ACME.test ", PASSWORD)
+    assert principal.kind == "owner"
+    assert principal.org_id == org_id
+    assert principal.org_name == "Acme"
+    assert principal.name == "Olga Owner"
+    assert principal.email == "Olga.Owner@acme.test"
+
+
+def test_staff_logs_in_without_an_organization(engine: Engine) -> None:
+    create_staff(engine, email="sam@support.test", password=PASSWORD, name="Sam Support")
+    principal = authenticate(engine, "sam@support.test", PASSWORD)
+    assert principal.is_staff
+    assert principal.org_id is None
+    assert principal.name == "Sam Support"
+
+
+@pytest.mark.parametrize("role", ["member", "admin"])
+def test_non_owner_with_right_password_is_told_the_role_is_missing(
+    engine: Engine, org_id: int, role: str
+) -> None:
+    add_user(engine, org_id, "mia@acme.test", role)
+    with pytest.raises(LoginRefused) as refused:
+        authenticate(engine, "mia@acme.test", PASSWORD)
+    assert refused.value.code == "not_owner"
+    assert "available for users with role Owner" in refused.value.message
+    assert role.capitalize() in refused.value.message
+    assert refused.value.hint
+
+
+def test_wrong_password_gets_one_plain_message_for_every_cause(engine: Engine, org_id: int) -> None:
+    add_user(engine, org_id, "mia@acme.test", "member")
+    messages = set()
+    for email, password in [
+        ("olga.owner@acme.test", "wrong password"),
+        ("nobody@acme.test", PASSWORD),
+        ("mia@acme.test", "wrong password"),
+    ]:
+        with pytest.raises(LoginRefused) as refused:
+            authenticate(engine, email, password)
+        assert refused.value.code == "wrong_credentials"
+        messages.add(refused.value.message)
+    assert messages == {"The email or password is not correct."}
+
+
+def test_empty_fields_are_refused_without_counting_a_failure(engine: Engine, org_id: int) -> None:
+    with pytest.raises(LoginRefused) as refused:
+        authenticate(engine, "olga.owner@acme.test", "")
+    assert refused.value.code == "missing"
+    assert failed_attempts(engine, "olga.owner@acme.test") == 0
+
+
+def test_failures_beyond_the_limit_are_throttled_even_with_the_right_password(
+    engine: Engine, org_id: int
+) -> None:
+    now = utcnow()
+    for _ in range(MAX_FAILURES):
+        with pytest.raises(LoginRefused):
+            authenticate(engine, "olga.owner@acme.test", "guess", now=now)
+    with pytest.raises(LoginRefused) as refused:
+        authenticate(engine, "olga.owner@acme.test", PASSWORD, now=now + timedelta(minutes=1))
+    assert refused.value.code == "throttled"
+    assert "Try again in 14 minutes" in refused.value.message
+    # Another email is not affected, and the window passes.
+    create_staff(engine, email="sam@support.test", password=PASSWORD)
+    assert authenticate(engine, "sam@support.test", PASSWORD, now=now).is_staff
+    later = now + WINDOW + timedelta(seconds=1)
+    assert authenticate(engine, "olga.owner@acme.test", PASSWORD, now=later).is_owner
+
+
+def test_a_successful_login_clears_earlier_failures(engine: Engine, org_id: int) -> None:
+    for _ in range(MAX_FAILURES - 1):
+        with pytest.raises(LoginRefused):
+            authenticate(engine, "olga.owner@acme.test", "guess")
+    authenticate(engine, "olga.owner@acme.test", PASSWORD)
+    assert failed_attempts(engine, "olga.owner@acme.test") == 0
+
+
+def test_a_demoted_owner_loses_access_at_the_next_page_load(engine: Engine, org_id: int) -> None:
+    principal = authenticate(engine, "olga.owner@acme.test", PASSWORD)
+    assert still_allowed(engine, principal)
+    with write_session(engine) as session:
+        owner = session.get(User, principal.id)
+        assert owner is not None
+        owner.role = "member"
+        session.add(owner)
+    assert not still_allowed(engine, principal)

@@ -1,0 +1,148 @@
+"""Read-only views behind the dashboard: paging, change text, avatars, scheduler state, no secrets."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, insert
+
+from storage.clock import utcnow
+from storage.db import write_session
+from storage.models import Run, SchedulerHeartbeat, table
+from sync.accounts.organizations import create_organization
+from sync.integration.settings import save_settings
+from sync.views.avatars import avatar_uri, initials
+from sync.views.changes import changes_frame, describe_change, filter_changes
+from sync.views.directory import search_frame
+from sync.views.integration import integration_view, team_examples
+from sync.views.runs import list_runs, runs_frame
+from sync.views.scheduler import scheduler_status
+from sync.views.support import organizations_overview
+
+
+@pytest.fixture
+def org_id(engine: Engine) -> int:
+    org = create_organization(
+        engine, slug="acme", name="Acme", owner_email="olga@acme.test", owner_password="correct horse"
+    )
+    assert org.id is not None
+    return org.id
+
+
+def test_ten_thousand_runs_are_read_one_page_at_a_time(engine: Engine, org_id: int) -> None:
+    start = utcnow() - timedelta(days=30)
+    rows: list[dict[str, Any]] = [
+        {
+            "org_id": org_id,
+            "trigger": "automatic",
+            "approve_safety": False,
+            "status": "succeeded",
+            "queued_at": start + timedelta(minutes=i),
+            "counts": {},
+        }
+        for i in range(10_000)
+    ]
+    with write_session(engine) as session:
+        session.execute(insert(table(Run)), rows)
+
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        last = list_runs(engine, org_id=org_id, page=200)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    assert last.total == 10_000 and last.pages == 200 and len(last.rows) == 50
+    assert [r.triggered_at for r in last.rows] == sorted((r.triggered_at for r in last.rows), reverse=True)
+    assert last.rows[-1].triggered_at == rows[0]["queued_at"]
+    page_query = next(s for s in statements if "LIMIT" in s)
+    assert "OFFSET" in page_query  # the database pages; Python never holds all 10,000
+    first = list_runs(engine, org_id=org_id, page=1)
+    assert first.rows[0].triggered_at == rows[-1]["queued_at"]
+    assert list_runs(engine, org_id=org_id, page=999).page == 200  # past the end: the last page
+    assert len(runs_frame(first)) == 50
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "text"),
+    [
+        (
+            {"first_name": "Ann", "email": "a@x"},
+            {"first_name": "Anna", "email": "a@x"},
+            "first name: Ann → Anna",
+        ),
+        ({"job_title": None}, {"job_title": "Engineer"}, "job title: — → Engineer"),
+        (None, {"email": "new@x", "first_name": "New", "job_title": None}, "email: new@x; first name: New"),
+        ({"name": "Department IT"}, None, "name: Department IT"),
+    ],
+)
+def test_a_change_reads_before_to_after(
+    before: dict[str, Any] | None, after: dict[str, Any] | None, text: str
+) -> None:
+    assert describe_change(before, after) == text
+
+
+def test_filters_combine_entity_action_and_case_insensitive_search() -> None:
+    frame = changes_frame(
+        [
+            {"entity": "user", "action": "create", "key": "ann@x.test", "personio_id": "1", "after": {}},
+            {"entity": "user", "action": "deactivate", "key": "bob@x.test", "personio_id": "2"},
+            {
+                "entity": "team",
+                "action": "create",
+                "key": "Department IT",
+                "after": {"name": "Department IT"},
+            },
+        ]
+    )
+    assert list(filter_changes(frame, entities=["User"])["Name or email"]) == ["ann@x.test", "bob@x.test"]
+    assert list(filter_changes(frame, actions=["Create"])["Name or email"]) == ["ann@x.test", "Department IT"]
+    assert list(filter_changes(frame, search="department it")["Entity"]) == ["Team"]
+    assert len(filter_changes(frame)) == 3
+
+
+def test_avatars_are_inline_svg_with_initials_and_no_external_url() -> None:
+    uri = avatar_uri("Olga Owner", "olga@acme.test")
+    svg = base64.b64decode(uri.removeprefix("data:image/svg+xml;base64,")).decode()
+    assert ">OO<" in svg
+    assert "http" not in svg.replace("http://www.w3.org/2000/svg", "")
+    assert initials("", "sam@x.test") == "SA"
+    assert avatar_uri("A", "same@x.test") == avatar_uri("A", "SAME@x.test")
+
+
+def test_team_examples_prefer_the_last_tests_names() -> None:
+    assert team_examples("department") == ["Department IT", "Department Sales"]
+    assert team_examples("supervisor")[0] == "Peter Wright's team"
+    assert team_examples("department", {"department": ["Department Legal"]}) == ["Department Legal"]
+    assert team_examples("office", {"office": []}) == ["Office Berlin", "Office Munich"]
+
+
+def test_scheduler_counts_as_running_only_with_a_fresh_heartbeat(engine: Engine) -> None:
+    assert not scheduler_status(engine).running
+    now = utcnow()
+    with write_session(engine) as session:
+        session.add(SchedulerHeartbeat(instance_id="a", host="h", pid=1, started_at=now, last_seen=now))
+    assert scheduler_status(engine).running
+    assert not scheduler_status(engine, now=now + timedelta(minutes=5)).running
+
+
+def test_no_view_carries_the_client_secret(engine: Engine, org_id: int) -> None:
+    save_settings(engine, org_id, client_id="papi", client_secret="very-secret-value")
+    view = integration_view(engine, org_id)
+    assert view is not None and view.has_secret
+    assert "very-secret-value" not in repr(view)
+    assert "very-secret-value" not in repr(organizations_overview(engine))
+    assert not any("secret" in name and name != "secret_set_at" for name in view.__dataclass_fields__)
+
+
+def test_search_matches_any_column() -> None:
+    frame = changes_frame([{"entity": "user", "action": "create", "key": "ann@x.test", "personio_id": "42"}])
+    assert len(search_frame(frame, "42")) == 1
+    assert len(search_frame(frame, "zzz")) == 0
