@@ -1,6 +1,6 @@
 """The Integration page's state: the banner, the Activate and Deactivate dialogs, and Run now.
 
-UI only: activating, deactivating and queueing a run go through `sync.lifecycle`.
+UI only: activating, deactivating and queueing a run go through `sync.integration.lifecycle`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Integration page's last Test: its error, or the metrics and a preview of every planned change.
 
-UI only: the Test runs in `sync.runner`; the change text comes from `sync.views_changes`.
+UI only: the Test runs in `sync.integration.preview`; the change text comes from `sync.views.changes`.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 One class does the talking (`PersonioClient`). `_send` is the one place that sorts answers into
 retriable (429, 5xx, timeouts, refused connections) and final ones; `_call` turns final ones into a
-`SyncError`. Around it: `personio_parsing` (answers and records, pure), `personio_pacing` (rate
-limits and back-off, pure) and `personio_errors` (every message and hint a person reads). No
+`SyncError`. Around it: `parsing` (answers and records, pure), `pacing` (rate
+limits and back-off, pure) and `errors` (every message and hint a person reads). No
 message, log line or repr ever holds the client secret or a token.
 """
 

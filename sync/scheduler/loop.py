@@ -80,7 +80,7 @@ class SchedulerConfig:
 
 
 class RunExecutor(Protocol):
-    """Executes a run already claimed by `worker_id` (sync.runner.execute_run). Its result is
+    """Executes a run already claimed by `worker_id` (sync.integration.runner.execute_run). Its result is
     not used: the Run row is the record of what happened."""
 
     def __call__(self, engine: Engine, run_id: int, *, worker_id: str, lease_seconds: int) -> object: ...

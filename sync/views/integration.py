@@ -1,9 +1,7 @@
 """Read-only queries for the Integration page, returned as plain values.
 
-The other dashboard views are siblings: runs in `sync.views_runs`, change formatting in
-`sync.views_changes`, the scheduler in `sync.views_scheduler`, users and teams in
-`sync.views_directory`, the Support page in `sync.views_support`. Nothing here writes, and
-no value here holds a client secret: the integration view says only whether one is set and when.
+Nothing here writes, and no value here holds a client secret: the integration view says
+only whether one is set and when.
 """
 
 from __future__ import annotations

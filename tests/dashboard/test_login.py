@@ -1,4 +1,4 @@
-"""Dashboard logins (sync.login): owners and staff get in, members are told why not, guessing is throttled."""
+"""Dashboard logins (sync.accounts.login): owners and staff get in, members are told why not, guessing is throttled."""
 
 from __future__ import annotations
 

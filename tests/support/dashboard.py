@@ -76,7 +76,7 @@ def page_text(app: Any) -> str:
 
 
 def app_logged_in(engine: Any, email: str, password: str) -> Any:
-    """An AppTest that logged in with real credentials (sync.login.authenticate) and ran once."""
+    """An AppTest that logged in with real credentials (sync.accounts.login.authenticate) and ran once."""
     from sync.accounts.login import authenticate
 
     app = new_app()
