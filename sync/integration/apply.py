@@ -7,6 +7,7 @@ of change, never one query per employee. Writes the run's change log and queues 
 from __future__ import annotations
 
 import json
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -107,10 +108,18 @@ def _delete_teams(session: Session, team_ids: tuple[int, ...]) -> None:
         session.execute(delete(teams_t).where(teams_t.c.id.in_(some)))
 
 
+def _placeholder(kind: str, row_id: int) -> str:
+    """A value no real name or address can hold, storable on every engine (PostgreSQL text refuses
+    NUL): a random token per call, so it never meets a real value, even a hand-made one."""
+    return f"~{kind} {row_id} {uuid.uuid4().hex}"
+
+
 def _rename_teams(session: Session, renames: tuple[tuple[int, str], ...]) -> None:
     # Two steps, so that teams may swap names without breaking uniqueness in between.
     statement = update(teams_t).where(teams_t.c.id == bindparam("_id")).values(name=bindparam("_name"))
-    _executemany(session, statement, [{"_id": tid, "_name": f"\x00renaming {tid}"} for tid, _ in renames])
+    _executemany(
+        session, statement, [{"_id": tid, "_name": _placeholder("renaming", tid)} for tid, _ in renames]
+    )
     _executemany(session, statement, [{"_id": tid, "_name": name} for tid, name in renames])
 
 
@@ -139,7 +148,7 @@ def _insert_users(session: Session, plan: Plan, *, org_id: int, language: str, n
 def _update_users(session: Session, plan: Plan, *, now: datetime) -> None:
     # Addresses that change move out of the way first, so two users may swap addresses.
     moving = [
-        {"_id": u.user_id, "_key": f"\x00moving {u.user_id}"}
+        {"_id": u.user_id, "_key": _placeholder("moving", u.user_id)}
         for u in plan.user_updates
         if "email" in u.values
     ]

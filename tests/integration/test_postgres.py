@@ -87,3 +87,37 @@ def test_postgresql_refuses_a_second_running_run_of_one_organization(pg_engine: 
     with pytest.raises(IntegrityError), write_session(pg_engine) as session:
         session.add(Run(org_id=org.id, trigger="manual", status="running", queued_at=utcnow()))
         session.flush()
+
+
+def test_renames_email_changes_and_address_swaps_apply_on_postgresql(
+    pg_engine: Engine, sandbox: Any, cli: Cli
+) -> None:
+    """Values move out of each other's way inside the transaction; PostgreSQL text takes no NUL."""
+    create_organization(
+        pg_engine, slug="acme", name="Acme", owner_email="o@acme.test", owner_password="password1"
+    )
+    configured = cli(
+        "config", "acme", "--client-id", sandbox.client_id, "--client-secret", sandbox.client_secret,
+        "--base-url", sandbox.base_url, "--teams", "department",
+    )  # fmt: skip
+    assert configured.code == 0, configured.err
+    assert cli.json("run", "acme")["status"] == "succeeded"
+    users = {u["personio_id"]: u for u in cli.json("directory", "acme")["users"] if u["personio_id"]}
+    people = [sandbox.employee(int(pid)) for pid in sorted(users, key=int)[:3]]
+    addresses = [users[str(p["id"])]["email"] for p in people]
+    for n, person in enumerate(people):  # a -> b's address, b -> c's, c -> a's
+        sandbox.update(person["id"], email=f"parked{n}@acme.example")
+    for n, person in enumerate(people):
+        sandbox.update(person["id"], email=addresses[(n + 1) % 3])
+    department = sandbox.org_units()["departments"][0]
+    sandbox.rename_department(department["id"], "Renamed Unit")
+
+    outcome = cli.json("run", "acme")
+
+    assert outcome["status"] == "succeeded", outcome["error"]
+    assert outcome["counts"]["teams_updated"] >= 1
+    report = cli.json("directory", "acme")
+    now = {u["personio_id"]: u["email"] for u in report["users"] if u["personio_id"]}
+    assert [now[str(p["id"])] for p in people] == addresses[1:] + addresses[:1]
+    assert "Department Renamed Unit" in {t["name"] for t in report["teams"]}
+    assert cli.json("run", "acme")["changes"] == []
