@@ -8,6 +8,7 @@ in the middle of a transaction. PostgreSQL works through the same URL.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 
 from storage import models
 from storage.clock import utcnow
-from storage.config import database_url
+from storage.config import data_dir, database_url
 
 BUSY_TIMEOUT_MS = 30_000
 _IMMEDIATE = "begin_immediate"
@@ -36,7 +37,7 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
         return engine
 
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _prepare_sqlite_file(Path(parsed.database))
     engine = create_engine(
         url,
         echo=echo,
@@ -45,6 +46,30 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
     _install_sqlite_pragmas(engine)
     migrate(engine)
     return engine
+
+
+class DatabaseFolderMissing(ValueError):
+    """DATABASE_URL names a SQLite file in a folder that does not exist (most likely a typo)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.message = f"The folder {folder} of the SQLite database in DATABASE_URL does not exist."
+        self.hint = "Check DATABASE_URL for a typo, or create the folder first."
+        super().__init__(self.message)
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the database file readable by its owner only (it holds encrypted secrets and
+    everyone's names). Only the data folder is created on the way: a mistyped path is an
+    error instead of a new, empty database somewhere else."""
+    folder = path.parent
+    if not folder.is_dir():
+        if folder.resolve() != data_dir().resolve():
+            raise DatabaseFolderMissing(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _install_sqlite_pragmas(engine: Engine) -> None:

@@ -10,7 +10,14 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from storage.db import SCHEMA_VERSION, current_version, make_engine, migrate, write_session
+from storage.db import (
+    SCHEMA_VERSION,
+    DatabaseFolderMissing,
+    current_version,
+    make_engine,
+    migrate,
+    write_session,
+)
 from storage.models import Run
 from storage.secrets import SecretBox, SecretKeyMismatch
 from sync.accounts.organizations import create_organization
@@ -41,10 +48,21 @@ def test_schema_is_created_on_first_use_and_migrate_is_idempotent(engine: Engine
         assert conn.execute(text("SELECT count(*) FROM schemaversion")).scalar() == SCHEMA_VERSION
 
 
-def test_database_folder_is_created_on_demand(tmp_path: Path) -> None:
+def test_the_data_folder_is_created_on_demand_with_a_database_only_its_owner_can_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "deep" / "er"))
     target = tmp_path / "deep" / "er" / "app.db"
     make_engine(f"sqlite:///{target}").dispose()
     assert target.exists()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_a_mistyped_database_folder_is_an_error_not_a_new_empty_database(tmp_path: Path) -> None:
+    target = tmp_path / "dta" / "app.db"
+    with pytest.raises(DatabaseFolderMissing, match="does not exist"):
+        make_engine(f"sqlite:///{target}")
+    assert not target.parent.exists()
 
 
 def test_the_client_secret_is_not_stored_in_plaintext(engine: Engine, db_path: Path) -> None:
