@@ -36,6 +36,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy sync storage
+	$(VENV)/bin/lint-imports
 
 test: $(STAMP) chromium postgres lint
 	$(PY) -m pytest

@@ -95,6 +95,11 @@ def when(moment: datetime | None, *, relative: bool = True) -> str:
     return f"{text} ({ago(moment)})" if relative else text
 
 
+def now() -> datetime:
+    """The current moment, aware UTC: the clock the pages stamp and compare times with."""
+    return utcnow()
+
+
 def ago(moment: datetime, *, now: datetime | None = None) -> str:
     seconds = int((as_utc(now or utcnow()) - as_utc(moment)).total_seconds())
     future = seconds < 0

@@ -9,7 +9,6 @@ import streamlit as st
 from pages import _ui
 from pages._integration_state import OPEN_DIALOG_KEY, draw_banner, queue_run, show_open_dialog
 from pages._test_preview import StoredTest, draw_test
-from storage.clock import utcnow
 from sync.core.settings import (
     EMAIL_LANGUAGES,
     LANGUAGES,
@@ -308,7 +307,7 @@ if test_clicked and (not pending or save(pending)):
             state="complete" if result.ok else "error",
             expanded=False,
         )
-    st.session_state[TEST_KEY] = StoredTest(result=result, tested_at=utcnow())
+    st.session_state[TEST_KEY] = StoredTest(result=result, tested_at=_ui.now())
     st.rerun()
 
 
