@@ -8,6 +8,7 @@ in the middle of a transaction. PostgreSQL works through the same URL.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -66,10 +67,8 @@ def _prepare_sqlite_file(path: Path) -> None:
         if folder.resolve() != data_dir().resolve():
             raise DatabaseFolderMissing(folder)
         folder.mkdir(parents=True, exist_ok=True)
-    try:
+    with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
 
 
 def _install_sqlite_pragmas(engine: Engine) -> None:

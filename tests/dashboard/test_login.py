@@ -1,4 +1,5 @@
-"""Dashboard logins (sync.accounts.login): owners and staff get in, members are told why not, guessing is throttled."""
+"""Dashboard logins (sync.accounts.login): owners and staff get in, members are told why not,
+guessing is throttled."""
 
 from __future__ import annotations
 
