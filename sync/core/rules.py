@@ -154,6 +154,8 @@ def desired_state(
 
     by_id = {e.personio_id: e for e in employees}
     teams = desired_teams(users, by_id, settings.team_attributes)
+    if "supervisor" in settings.team_attributes:
+        warnings.extend(missing_supervisor_warnings(users, by_id))
     return DesiredState(
         users=users,
         out_of_scope=frozenset(out_of_scope),
@@ -176,12 +178,35 @@ def team_base_name(attribute: str, key: str, label: str) -> str:
     return f"{prefix} {label}"
 
 
-def _supervisor_label(supervisor_id: str, by_id: dict[str, Employee]) -> str:
-    supervisor = by_id.get(supervisor_id)
-    if supervisor is None:
-        return f"Supervisor {supervisor_id}"
+def _supervisor_label(supervisor: Employee) -> str:
     full = f"{supervisor.first_name} {supervisor.last_name}".strip()
-    return full or f"Supervisor {supervisor_id}"
+    return full or f"Supervisor {supervisor.personio_id}"  # a returned record without names
+
+
+def missing_supervisor_warnings(
+    users: dict[str, DesiredUser], by_id: dict[str, Employee]
+) -> list[SkippedRecord]:
+    """One warning per supervisor id that active users report to but Personio did not return.
+
+    Such a supervisor gets no team (there is no name to give it); the warning says how many
+    direct reports are affected. Ordered by supervisor id.
+    """
+    reports = Counter(
+        u.supervisor_personio_id
+        for u in users.values()
+        if u.active and u.supervisor_personio_id and u.supervisor_personio_id not in by_id
+    )
+    warnings: list[SkippedRecord] = []
+    for supervisor_id in sorted(reports, key=_numeric_first):
+        n = reports[supervisor_id]
+        warnings.append(
+            SkippedRecord(
+                supervisor_id,
+                f"Supervisor {supervisor_id} is not returned by Personio (not readable, deleted or "
+                f"outside the company): no team for their {n} direct report{'' if n == 1 else 's'}.",
+            )
+        )
+    return warnings
 
 
 def desired_teams(
@@ -196,10 +221,11 @@ def desired_teams(
         for user in active:
             employee = by_id[user.personio_id]
             if attribute == "supervisor":
-                if not user.supervisor_personio_id:
-                    continue
-                key = user.supervisor_personio_id
-                label = _supervisor_label(key, by_id)
+                key = user.supervisor_personio_id or ""
+                supervisor = by_id.get(key)
+                if supervisor is None:
+                    continue  # no supervisor, or one Personio did not return: no team (a warning)
+                label = _supervisor_label(supervisor)
                 lead = users.get(key)
                 leads[(attribute, key)] = frozenset({key}) if lead and lead.active else frozenset()
             elif attribute == "employment_type":

@@ -135,6 +135,30 @@ def test_supervisor_links_follow_personio() -> None:
     assert create.after and create.after["supervisor"] == "first1.last1@example.com"
 
 
+def test_the_team_of_a_supervisor_personio_does_not_return_is_deleted_with_a_warning() -> None:
+    # a team that earlier versions named "Supervisor 9999's team"
+    current = directory(
+        [make_user(7, "first1.last1@example.com", personio_id="1", source="personio")],
+        [make_team(50, "Supervisor 9999's team", "supervisor", "9999", {7: "member"})],
+    )
+    plan = plan_for(
+        [make_employee(1, supervisor_id="9999")], current, settings(team_attributes=("supervisor",))
+    )
+    assert plan.team_deletes == (50,) and not plan.new_teams
+    assert [w.personio_id for w in plan.warnings] == ["9999"]
+    assert "no team for their 1 direct report." in plan.warnings[0].reason
+
+
+def test_the_supervisor_link_to_a_supervisor_personio_does_not_return() -> None:
+    """Today's behaviour: the link goes to a user still linked to that id, else there is none."""
+    report = make_user(7, "first1.last1@example.com", personio_id="1", source="personio", supervisor_id=9)
+    ghost = make_user(8, "ghost@example.com", personio_id="9999", source="personio")
+    manual_boss = make_user(9, "boss@example.com")
+    employees = [make_employee(1, supervisor_id="9999")]
+    assert plan_for(employees, directory([report, ghost, manual_boss])).supervisors == (("1", "9999"),)
+    assert plan_for(employees, directory([report, manual_boss])).supervisors == (("1", None),)
+
+
 def test_renamed_department_renames_its_team_keyed_by_id() -> None:
     users = [
         make_user(

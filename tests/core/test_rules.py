@@ -121,8 +121,52 @@ def test_two_supervisors_with_the_same_name_get_deterministic_suffixes() -> None
 
 def test_supervisor_outside_the_sync_still_names_the_team_but_is_no_lead() -> None:
     staff = [make_employee(1, "Ext", "Boss", employment_type="external"), make_employee(2, supervisor_id="1")]
-    state = desired_state(staff, settings(team_attributes=("supervisor",)))
+    state = desired_state(staff, settings(team_attributes=("supervisor",), sync_external=False))
     assert state.teams[0].name == "Ext Boss's team" and not state.teams[0].leads
+    assert state.teams[0].members == {"2"} and state.out_of_scope == {"1"} and not state.warnings
+
+
+def test_a_supervisor_personio_does_not_return_gets_no_team_and_one_warning() -> None:
+    staff = [
+        make_employee(1, supervisor_id="9999", department=(10, "IT")),
+        make_employee(2, supervisor_id="9999", department=(10, "IT")),
+        make_employee(3, supervisor_id="9999", status="inactive"),  # not a member: not counted
+        make_employee(4, supervisor_id="77"),
+    ]
+    state = desired_state(staff, settings(team_attributes=("supervisor", "department")))
+    assert [(t.attribute, t.name, t.members) for t in state.teams] == [
+        ("department", "Department IT", {"1", "2"})
+    ]
+    assert [(w.personio_id, w.reason) for w in state.warnings] == [
+        (
+            "77",
+            "Supervisor 77 is not returned by Personio (not readable, deleted or outside the company): "
+            "no team for their 1 direct report.",
+        ),
+        (
+            "9999",
+            "Supervisor 9999 is not returned by Personio (not readable, deleted or outside the company): "
+            "no team for their 2 direct reports.",
+        ),
+    ]
+    # the reports' own link is not decided here: make_plan keeps today's behaviour
+    assert state.users["1"].supervisor_personio_id == "9999"
+
+
+def test_a_missing_supervisor_warns_only_while_supervisor_teams_are_switched_on() -> None:
+    staff = [make_employee(1, supervisor_id="9999", department=(10, "IT"))]
+    assert not desired_state(staff, settings(team_attributes=("department",))).warnings
+
+
+def test_a_supervisor_returned_later_gets_the_team_with_their_name() -> None:
+    report = make_employee(1, supervisor_id="9")
+    rules = settings(team_attributes=("supervisor",))
+    assert desired_state([report], rules).teams == ()
+    later = desired_state([report, make_employee(9, "Bea", "Boss")], rules)
+    assert [(t.key, t.name, t.members, t.leads) for t in later.teams] == [
+        ("9", "Bea Boss's team", {"1"}, {"9"})
+    ]
+    assert not later.warnings
 
 
 def test_unique_names_avoid_taken_names_case_insensitively() -> None:

@@ -6,6 +6,7 @@ is owner@acme.test, with the integration pointed at the sandbox.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from storage.db import read_session, write_session
 from storage.models import Integration, Organization, OutboxEmail, Run, RunChange, User
 from sync.cli import main
 from sync.core.employees import ACTIVE_STATUSES
+from sync.personio.client import FetchResult, PersonioClient
 from tests.support.cli import Cli, create_org_reading, run_subprocess
 
 ALL_TEAMS = "supervisor,team,department,office,employment_type"
@@ -456,3 +458,67 @@ def test_run_executes_the_run_that_activation_queued(acme: Any, cli: Cli, engine
     with read_session(engine) as session:
         runs = session.exec(select(Run)).all()
     assert [(r.trigger, r.status) for r in runs] == [("activation", "succeeded")]
+
+
+def test_a_supervisor_personio_does_not_return_gets_no_team_until_returned(
+    acme: Any, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    department = acme.org_units()["departments"][0]
+    boss = acme.hire(first_name="Bea", last_name="Hidden", email="bea.hidden@acme.example", status="active")
+    reports = [
+        acme.hire(
+            first_name=f"Report{n}",
+            last_name="Hidden",
+            email=f"report{n}.hidden@acme.example",
+            status="active",
+            supervisor_id=boss["id"],
+            department=department["id"],
+        )
+        for n in (1, 2)
+    ]
+    report_emails = sorted(r["email"] for r in reports)
+    # The sandbox cannot hide a record from a credential: drop the boss from what the client
+    # returns, as Personio does for a supervisor that is not readable or outside the company.
+    fetch = PersonioClient.fetch_employees
+    not_returned = {str(boss["id"])}
+
+    def fetch_without_boss(self: PersonioClient, **kwargs: Any) -> FetchResult:
+        result = fetch(self, **kwargs)
+        kept = [e for e in result.employees if e.personio_id not in not_returned]
+        return dataclasses.replace(result, employees=kept)
+
+    monkeypatch.setattr(PersonioClient, "fetch_employees", fetch_without_boss)
+    hidden = run(cli)
+    assert hidden["status"] == "succeeded", hidden["error"]
+    (warning,) = [w for w in hidden["warnings"] if w["personio_id"] == str(boss["id"])]
+    assert warning["reason"] == (
+        f"Supervisor {boss['id']} is not returned by Personio (not readable, deleted or outside the "
+        "company): no team for their 2 direct reports."
+    )
+    names = {t["name"] for t in directory(cli)["teams"]}
+    assert not any(name.startswith("Supervisor ") or "Hidden" in name for name in names)
+    users = users_by_pid(cli)
+    assert all(users[str(r["id"])]["teams"] == [f"Department {department['name']}"] for r in reports)
+
+    not_returned.clear()  # the boss is returned again
+    returned = run(cli)
+    assert not [w for w in returned["warnings"] if w["personio_id"] == str(boss["id"])]
+    teams = {t["name"]: t for t in directory(cli)["teams"]}
+    assert teams["Bea Hidden's team"]["members"] == report_emails
+    assert teams["Bea Hidden's team"]["leads"] == ["bea.hidden@acme.example"]
+
+
+def test_an_internal_whose_supervisor_is_external_gets_the_team_without_a_lead(acme: Any, cli: Cli) -> None:
+    employees = acme.employees()
+    synced = expected_users(employees)
+    # The generated company has no external supervisor: give an internal one.
+    external = next(e for e in employees if e["employment_type"] == "external" and e["status"] == "active")
+    report = next(e for e in employees if str(e["id"]) in synced and e["id"] != external["supervisor_id"])
+    acme.update(report["id"], supervisor_id=external["id"])
+    outcome = run(cli)
+    assert outcome["status"] == "succeeded", outcome["error"]
+    users = users_by_pid(cli)
+    assert str(external["id"]) not in users  # externals are not synced
+    name = f"{external['first_name'].strip()} {external['last_name'].strip()}'s team"
+    team = {t["name"]: t for t in directory(cli)["teams"]}[name]
+    assert team["members"] == [users[str(report["id"])]["email"]] and team["leads"] == []
