@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from pages import _ui
 from sync.core.errors import SAFETY_STOP, SyncError
 from sync.core.settings import LANGUAGES
+from sync.core.states import IntegrationState, RunStatus
 from sync.integration.lifecycle import activate, deactivate, run_now
 from sync.views.integration import IntegrationView
 from sync.views.scheduler import scheduler_status
@@ -76,9 +77,13 @@ def deactivate_dialog(engine: Engine, org_id: int) -> None:
 def show_open_dialog(engine: Engine, view: IntegrationView, *, user_id: int) -> None:
     """The dialog the owner opened, while it still fits the integration's state; else none."""
     open_dialog = st.session_state.get(OPEN_DIALOG_KEY)
-    if open_dialog == "activate" and view.state not in ("active", "paused") and view.tested:
+    if (
+        open_dialog == "activate"
+        and view.state not in (IntegrationState.ACTIVE, IntegrationState.PAUSED)
+        and view.tested
+    ):
         activate_dialog(engine, view, user_id=user_id)
-    elif open_dialog == "deactivate" and view.state in ("active", "paused"):
+    elif open_dialog == "deactivate" and view.state in (IntegrationState.ACTIVE, IntegrationState.PAUSED):
         deactivate_dialog(engine, view.org_id)
     else:
         close_dialog()
@@ -91,7 +96,7 @@ def queue_run(engine: Engine, org_id: int, *, user_id: int, approve_safety: bool
     except SyncError as error:
         _ui.flash("error", f"{error.message} {error.hint}")
     else:
-        if run.status == "running":
+        if run.status == RunStatus.RUNNING:
             _ui.flash("info", f"Run #{run.id} is already running.")
         else:
             _ui.flash("success", f"Run #{run.id} is queued and starts within seconds.")
@@ -100,12 +105,12 @@ def queue_run(engine: Engine, org_id: int, *, user_id: int, approve_safety: bool
 
 def draw_banner(engine: Engine, current: IntegrationView, *, user_id: int) -> None:
     """The state (active, paused, not active), the open or last run, and whether a scheduler runs."""
-    if current.state == "active":
+    if current.state == IntegrationState.ACTIVE:
         st.success(
             f"**Active.** Next automatic run {_ui.when(current.next_run_at)} · {current.schedule_text}.",
             icon=":material/check_circle:",
         )
-    elif current.state == "paused":
+    elif current.state == IntegrationState.PAUSED:
         failed = current.pause_error
         message = failed.message if failed else (current.pause_reason or "a run failed")
         st.warning(f"**Paused.** Automatic runs are stopped: {message}", icon=":material/pause_circle:")
@@ -140,15 +145,19 @@ def draw_banner(engine: Engine, current: IntegrationView, *, user_id: int) -> No
 
     if current.open_run is not None:
         run = current.open_run
-        verb = "is running" if run.status == "running" else "is queued"
+        verb = "is running" if run.status == RunStatus.RUNNING else "is queued"
         st.info(
             f"Run #{run.id} {verb} (started {_ui.when(run.queued_at)}). This page updates by itself.",
             icon=":material/autorenew:",
         )
     elif current.last_run is not None:
         run = current.last_run
-        icon = ":green[:material/check_circle:]" if run.status == "succeeded" else ":red[:material/cancel:]"
-        outcome = "succeeded" if run.status == "succeeded" else "failed"
+        icon = (
+            ":green[:material/check_circle:]"
+            if run.status == RunStatus.SUCCEEDED
+            else ":red[:material/cancel:]"
+        )
+        outcome = "succeeded" if run.status == RunStatus.SUCCEEDED else "failed"
         st.caption(
             f"{icon} Last run #{run.id} {outcome} {_ui.when(run.finished_at)}. Details on the Runs page."
         )
@@ -159,7 +168,7 @@ def draw_banner(engine: Engine, current: IntegrationView, *, user_id: int) -> No
             f":green[:material/radio_button_checked:] The scheduler is running "
             f"(last heartbeat {_ui.when(scheduler.last_seen)})."
         )
-    elif current.state != "inactive" or current.open_run is not None:
+    elif current.state != IntegrationState.INACTIVE or current.open_run is not None:
         st.caption(
             ":orange[:material/radio_button_unchecked:] No scheduler is running, so runs wait until one "
             "starts. Start it with `make run` (or `python -m sync.scheduler`)."

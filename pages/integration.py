@@ -16,6 +16,7 @@ from sync.core.settings import (
     TEAM_ATTRIBUTES,
     InvalidSettings,
 )
+from sync.core.states import IntegrationState
 from sync.integration.preview import test_integration
 from sync.integration.settings import save_settings
 from sync.views.integration import IntegrationView, integration_view, team_examples
@@ -68,7 +69,7 @@ with head:
     st.title("Personio integration")
     st.caption(f"{view.org_name} · users and teams from Personio, kept in step {view.schedule_text}")
 with actions, st.container(horizontal=True, horizontal_alignment="right"):
-    if view.state in ("active", "paused"):
+    if view.state in (IntegrationState.ACTIVE, IntegrationState.PAUSED):
         if st.button("Run now", icon=":material/play_arrow:", key="run_now"):
             queue_run(engine, org_id, user_id=who.id)
         if st.button("Deactivate", icon=":material/pause:", key="deactivate"):

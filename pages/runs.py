@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _ui
+from sync.core.states import RunStatus
 from sync.views.changes import changes_frame, warnings_frame
 from sync.views.integration import addon_enabled
 from sync.views.runs import (
@@ -74,7 +75,7 @@ def draw_detail(detail: RunDetail) -> None:
         st.caption(
             f"{detail.org_name} · {trigger} · triggered by {by.text} · queued {_ui.when(detail.queued_at)}"
         )
-        if detail.status == "queued":
+        if detail.status == RunStatus.QUEUED:
             st.info("Waiting for the scheduler to pick this run up.", icon=":material/hourglass_top:")
             if not scheduler_status(engine).running:
                 st.warning(
@@ -83,7 +84,7 @@ def draw_detail(detail: RunDetail) -> None:
                     icon=":material/warning:",
                 )
             return
-        if detail.status == "running":
+        if detail.status == RunStatus.RUNNING:
             st.info(
                 f"Running since {_ui.when(detail.started_at)}. This panel updates by itself.",
                 icon=":material/autorenew:",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _ui
+from sync.core.states import IntegrationState
 from sync.core.timetable import describe_schedule
 from sync.integration.lifecycle import set_addon, set_schedule
 from sync.views.scheduler import heartbeats_frame, scheduler_status
@@ -36,8 +37,8 @@ outbox = outbox_summary(engine)
 
 metrics = st.columns(5)
 metrics[0].metric("Organizations", len(orgs), border=True)
-metrics[1].metric("Active integrations", sum(o.state == "active" for o in orgs), border=True)
-metrics[2].metric("Paused", sum(o.state == "paused" for o in orgs), border=True)
+metrics[1].metric("Active integrations", sum(o.state == IntegrationState.ACTIVE for o in orgs), border=True)
+metrics[2].metric("Paused", sum(o.state == IntegrationState.PAUSED for o in orgs), border=True)
 metrics[3].metric(
     "Scheduler",
     "Running" if scheduler.running else "Not running",
@@ -74,9 +75,11 @@ if orgs:
                     f"The Personio add-on is now {'enabled' if enabled else 'disabled'} for {org.name}.",
                 )
                 st.rerun()
-            state = {"inactive": "not active", "active": "active", "paused": "paused"}.get(
-                org.state, org.state
-            )
+            state = {
+                IntegrationState.INACTIVE: "not active",
+                IntegrationState.ACTIVE: "active",
+                IntegrationState.PAUSED: "paused",
+            }.get(org.state, org.state)
             st.caption(
                 f"Integration {state}"
                 + ("" if org.configured else ", credentials not entered yet")

@@ -28,6 +28,7 @@ from storage.models import Organization, Run, RunChange, RunWarning, StaffAccoun
 from sync.accounts.organizations import AccountError, create_organization, create_staff
 from sync.core.errors import SyncError, describe_exception
 from sync.core.settings import TEAM_ATTRIBUTES, InvalidSettings
+from sync.core.states import RunStatus, Trigger
 from sync.integration import lifecycle, queue
 from sync.integration.preview import TestResult, test_integration
 from sync.integration.runner import RunOutcome, execute_run
@@ -317,9 +318,13 @@ def _queue_and_claim(engine: Engine, org_id: int, worker: str, *, approve_safety
         run = queue.open_run(session, org_id)
         if run is None:
             run = queue.enqueue_run(
-                session, org_id=org_id, trigger="manual", label=_operator(), approve_safety=approve_safety
+                session,
+                org_id=org_id,
+                trigger=Trigger.MANUAL,
+                label=_operator(),
+                approve_safety=approve_safety,
             )
-        elif run.status != queue.QUEUED:
+        elif run.status != RunStatus.QUEUED:
             return None
         elif approve_safety:
             run.approve_safety = True

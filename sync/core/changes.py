@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sync.core.states import ChangeAction, ChangeEntity
+
 COUNT_KEYS: tuple[str, ...] = (
     "users_created",
     "users_updated",
@@ -25,9 +27,8 @@ TeamKey = tuple[str, str]  # (source attribute, source key)
 class Change:
     """One line of the preview and of the run's change log."""
 
-    entity: str  # user | team | membership
-    action: str  # user: create|update|link|deactivate|reactivate; team: create|rename|delete;
-    # membership: add|remove|update
+    entity: ChangeEntity
+    action: ChangeAction  # the actions each entity has: see ChangeAction
     key: str  # email, team name, or "team name / email"
     personio_id: str | None = None
     before: dict[str, Any] | None = None
@@ -56,7 +57,7 @@ class NewUser:
 @dataclass(frozen=True, slots=True)
 class UserUpdate:
     user_id: int
-    values: dict[str, Any]  # column -> new value; "status" may be active | deactivated
+    values: dict[str, Any]  # column -> new value; "status" may be a UserStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ class NewTeam:
 class MembershipAdd:
     team: TeamKey
     personio_id: str
-    role: str  # member | lead
+    role: str  # a TeamRole
 
 
 def numeric_first(key: str) -> tuple[int, int | str]:

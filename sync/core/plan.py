@@ -17,6 +17,7 @@ from sync.core.errors import SAFETY_STOP, ErrorInfo
 from sync.core.plan_teams import plan_teams
 from sync.core.rules import DesiredState, DesiredUser
 from sync.core.settings import SyncSettings
+from sync.core.states import ChangeAction, ChangeEntity, UserStatus
 
 MIN_DEACTIVATIONS_FOR_SAFETY_STOP = 5
 USER_FIELDS = ("email", "first_name", "last_name", "job_title")
@@ -165,8 +166,8 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
             supervisors.append((want.personio_id, sup))
         changes.append(
             Change(
-                "user",
-                "create",
+                ChangeEntity.USER,
+                ChangeAction.CREATE,
                 want.email,
                 want.personio_id,
                 None,
@@ -196,7 +197,7 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
         """The common case of a run: nothing about this user differs. Cheap, so checked first."""
         return (
             user.personio_id == want.personio_id
-            and user.status == ("active" if want.active else "deactivated")
+            and user.status == (UserStatus.ACTIVE if want.active else UserStatus.DEACTIVATED)
             and user.email_key == want.email
             and (user.first_name or None) == (want.first_name or None)
             and (user.last_name or None) == (want.last_name or None)
@@ -239,28 +240,28 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
             before["supervisor"] = users_by_id[user.supervisor_id].email if user.supervisor_id else None
             after["supervisor"] = email_of_pid(sup)
         if not want.active:
-            if user.status == "active":
+            if user.status == UserStatus.ACTIVE:
                 deactivate.append((user, "Inactive in Personio.", pid))
             if values:  # keep names and titles current even for leavers
                 updates.append(UserUpdate(user.id, values))
-                changes.append(Change("user", "update", want.email, pid, before, after))
+                changes.append(Change(ChangeEntity.USER, ChangeAction.UPDATE, want.email, pid, before, after))
                 counts["users_updated"] += 1
             continue
-        if user.status != "active":
-            values["status"] = "active"
-            before["status"], after["status"] = user.status, "active"
+        if user.status != UserStatus.ACTIVE:
+            values["status"] = UserStatus.ACTIVE
+            before["status"], after["status"] = user.status, UserStatus.ACTIVE
             updates.append(UserUpdate(user.id, values))
-            changes.append(Change("user", "reactivate", want.email, pid, before, after))
+            changes.append(Change(ChangeEntity.USER, ChangeAction.REACTIVATE, want.email, pid, before, after))
             counts["users_reactivated"] += 1
         elif values or "supervisor" in after:
             if values:
                 updates.append(UserUpdate(user.id, values))
-            action = "link" if "personio_id" in values else "update"
-            changes.append(Change("user", action, want.email, pid, before, after))
+            action = ChangeAction.LINK if "personio_id" in values else ChangeAction.UPDATE
+            changes.append(Change(ChangeEntity.USER, action, want.email, pid, before, after))
             counts["users_updated"] += 1
 
     for user in directory.users:
-        if user.personio_id is None or user.id in matched_ids or user.status != "active":
+        if user.personio_id is None or user.id in matched_ids or user.status != UserStatus.ACTIVE:
             continue
         if user.personio_id in desired.skipped_ids:
             continue  # a bad record this time: leave the user as it is
@@ -272,7 +273,7 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
             deactivate.append((user, "No longer returned by Personio.", user.personio_id))
 
     # The last active owner stays active, whatever Personio says.
-    active_owners = [u for u in directory.users if u.role == "owner" and u.status == "active"]
+    active_owners = [u for u in directory.users if u.role == "owner" and u.status == UserStatus.ACTIVE]
     leaving_owner_ids = {u.id for u, _, _ in deactivate if u.role == "owner"}
     if active_owners and all(u.id in leaving_owner_ids for u in active_owners):
         keep = min(active_owners, key=lambda u: u.id)
@@ -286,15 +287,15 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
     deactivated_ids: set[int] = set()
     for user, reason, leaver_pid in sorted(deactivate, key=lambda d: d[0].id):
         deactivated_ids.add(user.id)
-        updates.append(UserUpdate(user.id, {"status": "deactivated"}))
+        updates.append(UserUpdate(user.id, {"status": UserStatus.DEACTIVATED}))
         changes.append(
             Change(
-                "user",
-                "deactivate",
+                ChangeEntity.USER,
+                ChangeAction.DEACTIVATE,
                 user.email,
                 leaver_pid,
-                {"status": "active"},
-                {"status": "deactivated", "reason": reason},
+                {"status": UserStatus.ACTIVE},
+                {"status": UserStatus.DEACTIVATED, "reason": reason},
             )
         )
         counts["users_deactivated"] += 1
@@ -306,7 +307,7 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
         counts[key] += value
 
     counts["skipped"] = len(warnings)
-    active_synced_before = sum(1 for u in directory.users if u.personio_id and u.status == "active")
+    active_synced_before = sum(1 for u in directory.users if u.personio_id and u.status == UserStatus.ACTIVE)
     active_after = sum(1 for u in desired.users.values() if u.active)
     return Plan(
         new_users=tuple(new_users),

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from sync.core.changes import Change, MembershipAdd, NewTeam, TeamKey, numeric_first
 from sync.core.directory import Directory, DirectoryTeam, DirectoryUser
 from sync.core.rules import DesiredState, DesiredTeam, unique_names
+from sync.core.states import ChangeAction, ChangeEntity, TeamRole
 
 # One shared, never-mutated {"role": ...} per role: a big first sync has hundreds of thousands.
-_ROLES = {role: {"role": role} for role in ("member", "lead")}
+_ROLES: dict[str, dict[str, str]] = {role: {"role": role} for role in TeamRole}
 
 
 def _role(role: str) -> dict[str, str]:
@@ -60,14 +61,19 @@ def plan_teams(
             deletes.append(team.id)
             changes.append(
                 Change(
-                    "team", "delete", team.name, None, {"name": team.name, "members": len(team.members)}, None
+                    ChangeEntity.TEAM,
+                    ChangeAction.DELETE,
+                    team.name,
+                    None,
+                    {"name": team.name, "members": len(team.members)},
+                    None,
                 )
             )
             counts["teams_deleted"] += 1
 
     for key, (want, name) in wanted.items():
-        target: dict[str, str] = dict.fromkeys(want.members, "member")
-        target.update(dict.fromkeys(want.leads, "lead"))
+        target: dict[str, str] = dict.fromkeys(want.members, TeamRole.MEMBER)
+        target.update(dict.fromkeys(want.leads, TeamRole.LEAD))
         # Only users that will exist can be members (a create may have been refused).
         for pid in [pid for pid in target if pid not in final_pid_to_user]:
             del target[pid]
@@ -78,8 +84,8 @@ def plan_teams(
             new_teams.append(NewTeam(want.attribute, want.key, name))
             changes.append(
                 Change(
-                    "team",
-                    "create",
+                    ChangeEntity.TEAM,
+                    ChangeAction.CREATE,
                     name,
                     None,
                     None,
@@ -90,13 +96,24 @@ def plan_teams(
             for pid, role in sorted(target.items(), key=lambda kv: numeric_first(kv[0])):
                 adds.append(MembershipAdd(key, pid, role))
                 changes.append(
-                    Change("membership", "add", f"{name} / {email.get(pid, pid)}", pid, None, _role(role))
+                    Change(
+                        ChangeEntity.MEMBERSHIP,
+                        ChangeAction.ADD,
+                        f"{name} / {email.get(pid, pid)}",
+                        pid,
+                        None,
+                        _role(role),
+                    )
                 )
                 counts["memberships_added"] += 1
             continue
         if current.name != name:
             renames.append((current.id, name))
-            changes.append(Change("team", "rename", name, None, {"name": current.name}, {"name": name}))
+            changes.append(
+                Change(
+                    ChangeEntity.TEAM, ChangeAction.RENAME, name, None, {"name": current.name}, {"name": name}
+                )
+            )
             counts["teams_updated"] += 1
         have: dict[int, str] = dict(current.members)
         if deactivated_ids.isdisjoint(have) and {pid_of_user.get(u): r for u, r in have.items()} == target:
@@ -107,8 +124,8 @@ def plan_teams(
                 removes.append((current.id, user_id))
                 changes.append(
                     Change(
-                        "membership",
-                        "remove",
+                        ChangeEntity.MEMBERSHIP,
+                        ChangeAction.REMOVE,
                         f"{name} / {users_by_id[user_id].email}",
                         member_pid,
                         _role(role),
@@ -120,8 +137,8 @@ def plan_teams(
                 roles.append((current.id, user_id, target[member_pid]))
                 changes.append(
                     Change(
-                        "membership",
-                        "update",
+                        ChangeEntity.MEMBERSHIP,
+                        ChangeAction.UPDATE,
                         f"{name} / {users_by_id[user_id].email}",
                         member_pid,
                         _role(role),
@@ -135,7 +152,14 @@ def plan_teams(
             role = target[pid]
             adds.append(MembershipAdd(key, pid, role))
             changes.append(
-                Change("membership", "add", f"{name} / {email.get(pid, pid)}", pid, None, _role(role))
+                Change(
+                    ChangeEntity.MEMBERSHIP,
+                    ChangeAction.ADD,
+                    f"{name} / {email.get(pid, pid)}",
+                    pid,
+                    None,
+                    _role(role),
+                )
             )
             counts["memberships_added"] += 1
 

@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from storage.models import OutboxEmail, RunChange, RunWarning, Team, TeamMember, User, table
 from sync.core.plan import Plan
+from sync.core.states import UserStatus
 from sync.mail.texts import welcome_message
 
 # Rows per executemany: big enough to be set-based, small enough to keep memory flat.
@@ -132,7 +133,7 @@ def _insert_users(session: Session, plan: Plan, *, org_id: int, language: str, n
             "first_name": new.first_name,
             "last_name": new.last_name,
             "job_title": new.job_title,
-            "status": "active",
+            "status": UserStatus.ACTIVE,
             "role": "member",
             "language": language,
             "personio_id": new.personio_id,
@@ -162,9 +163,9 @@ def _update_users(session: Session, plan: Plan, *, now: datetime) -> None:
         values = dict(change.values)
         if "email" in values:
             values["email_key"] = values["email"].lower()
-        if values.get("status") == "deactivated":
+        if values.get("status") == UserStatus.DEACTIVATED:
             values["deactivated_at"] = now
-        elif values.get("status") == "active":
+        elif values.get("status") == UserStatus.ACTIVE:
             values["deactivated_at"] = None
         values["updated_at"] = now
         groups[tuple(sorted(values))].append(

@@ -21,6 +21,7 @@ from storage.clock import utcnow
 from storage.db import write_session
 from storage.models import Integration, Organization, Run
 from sync.core.errors import SAFETY_STOP, ErrorInfo, SyncError
+from sync.core.states import IntegrationState, RunStatus, Trigger
 from sync.core.timetable import next_run_after
 from sync.integration import queue
 from sync.integration.settings import get_integration, is_tested, settings_hash
@@ -29,7 +30,7 @@ from sync.mail.outbox import notify_owners_of_failure
 NOT_TESTED = "not_tested"
 # Triggers whose failure pauses automatic runs: nobody watches them, so the owners are told.
 # A failed manual run pauses nothing: the person who started it sees the result.
-_UNATTENDED_TRIGGERS = ("automatic", "activation")
+_UNATTENDED_TRIGGERS = (Trigger.AUTOMATIC, Trigger.ACTIVATION)
 
 
 def activate(
@@ -55,7 +56,7 @@ def activate(
                 "The current settings have not passed a Test yet.",
                 "Click Test, check the preview, then Activate.",
             )
-        integration.state = "active"
+        integration.state = IntegrationState.ACTIVE
         integration.pause_reason = None
         integration.paused_run_id = None
         integration.next_run_at = next_run_after(now, integration.schedule_every_hours)
@@ -67,7 +68,7 @@ def activate(
         return queue.enqueue_run(
             session,
             org_id=org_id,
-            trigger="activation",
+            trigger=Trigger.ACTIVATION,
             user_id=user_id,
             staff_id=staff_id,
             label=label,
@@ -79,7 +80,7 @@ def deactivate(engine: Engine, org_id: int) -> None:
     """Stop automatic runs (settings and history are kept; Activate undoes it)."""
     with write_session(engine) as session:
         integration = get_integration(session, org_id)
-        integration.state = "inactive"
+        integration.state = IntegrationState.INACTIVE
         integration.next_run_at = None
         integration.pause_reason = None
         integration.paused_run_id = None
@@ -99,7 +100,7 @@ def run_now(
     """Queue a manual run, or return the organization's run that is already queued or running."""
     with write_session(engine) as session:
         existing = queue.open_run(session, org_id)
-        if existing is not None and not (approve_safety and existing.status == queue.QUEUED):
+        if existing is not None and not (approve_safety and existing.status == RunStatus.QUEUED):
             return existing
         if existing is not None:  # an approval turns the queued run into an approved one
             existing.approve_safety = True
@@ -108,7 +109,7 @@ def run_now(
         return queue.enqueue_run(
             session,
             org_id=org_id,
-            trigger="manual",
+            trigger=Trigger.MANUAL,
             user_id=user_id,
             staff_id=staff_id,
             label=label,
@@ -123,7 +124,7 @@ def set_schedule(engine: Engine, org_id: int, every_hours: int | None) -> Integr
     with write_session(engine) as session:
         integration = get_integration(session, org_id)
         integration.schedule_every_hours = every_hours
-        if integration.state == "active":
+        if integration.state == IntegrationState.ACTIVE:
             integration.next_run_at = next_run_after(utcnow(), every_hours)
         integration.updated_at = utcnow()
         session.add(integration)
@@ -158,10 +159,10 @@ def record_failure(
     still reported to the owners.
     """
     pauses = run.trigger in _UNATTENDED_TRIGGERS or error.code == SAFETY_STOP
-    if not pauses or integration.state == "paused":
+    if not pauses or integration.state == IntegrationState.PAUSED:
         return
-    if integration.state == "active":
-        integration.state = "paused"
+    if integration.state == IntegrationState.ACTIVE:
+        integration.state = IntegrationState.PAUSED
         integration.pause_reason = error.message
         integration.paused_run_id = run.id
         integration.updated_at = utcnow()
@@ -169,7 +170,11 @@ def record_failure(
     elif error.code != SAFETY_STOP:
         return
     notify_owners_of_failure(
-        session, run=run, error=error, would_deactivate=would_deactivate, paused=integration.state == "paused"
+        session,
+        run=run,
+        error=error,
+        would_deactivate=would_deactivate,
+        paused=integration.state == IntegrationState.PAUSED,
     )
 
 
@@ -179,7 +184,7 @@ def record_success(session: Session, *, run: Run, integration: Integration) -> N
     A slot that passed while paused is not caught up: this run just brought the directory
     in step, so the next automatic run is the next slot from now.
     """
-    if integration.state == "paused" and run.trigger in ("manual", "activation"):
+    if integration.state == IntegrationState.PAUSED and run.trigger in (Trigger.MANUAL, Trigger.ACTIVATION):
         resume(session, integration)
         now = utcnow()
         if integration.next_run_at is None or integration.next_run_at <= now:
@@ -191,7 +196,7 @@ def resume(session: Session, integration: Integration) -> None:
 
     The stored next run time is kept: a slot missed while paused runs once, at the next tick.
     """
-    integration.state = "active"
+    integration.state = IntegrationState.ACTIVE
     integration.pause_reason = None
     integration.paused_run_id = None
     integration.updated_at = utcnow()
@@ -208,7 +213,7 @@ def record_test(engine: Engine, org_id: int, *, passed: bool, tested_hash: str |
         if passed and tested_hash == settings_hash(integration):
             integration.last_test_ok_at = utcnow()
             integration.last_test_settings_hash = tested_hash
-            if integration.state == "paused":
+            if integration.state == IntegrationState.PAUSED:
                 resume(session, integration)
         elif not passed:
             integration.last_test_ok_at = None

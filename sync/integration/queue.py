@@ -18,14 +18,16 @@ from storage.clock import utcnow
 from storage.db import write_session
 from storage.models import Integration, Organization, Run
 from sync.core.errors import LEASE_EXPIRED, ErrorInfo
+from sync.core.states import IntegrationState, RunStatus, Trigger
 from sync.core.timetable import next_run_after
 
 LEASE_SECONDS = 120
-QUEUED = "queued"
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-TRIGGERS = ("automatic", "manual", "activation")
+# Aliases of RunStatus, used here and by runner and cli (edited in parallel); new code uses RunStatus.
+QUEUED = RunStatus.QUEUED
+RUNNING = RunStatus.RUNNING
+SUCCEEDED = RunStatus.SUCCEEDED
+FAILED = RunStatus.FAILED
+TRIGGERS = tuple(Trigger)
 
 LEASE_EXPIRED_ERROR = ErrorInfo(
     code=LEASE_EXPIRED,
@@ -210,7 +212,7 @@ def enqueue_due_runs(engine: Engine, *, now: datetime) -> list[EnqueuedRun]:
             select(Integration)
             .join(Organization, col(Organization.id) == col(Integration.org_id))
             .where(
-                Integration.state == "active",
+                Integration.state == IntegrationState.ACTIVE,
                 # The integration is a paid add-on: switched off by support, it stops syncing.
                 col(Organization.addon_enabled).is_(True),
                 (col(Integration.next_run_at).is_(None)) | (col(Integration.next_run_at) <= now),
@@ -226,7 +228,7 @@ def enqueue_due_runs(engine: Engine, *, now: datetime) -> list[EnqueuedRun]:
                 update(Integration)
                 .where(
                     col(Integration.id) == integration.id,
-                    col(Integration.state) == "active",
+                    col(Integration.state) == IntegrationState.ACTIVE,
                     col(Integration.next_run_at).is_(None)
                     if due_at is None
                     else col(Integration.next_run_at) == due_at,
@@ -235,7 +237,7 @@ def enqueue_due_runs(engine: Engine, *, now: datetime) -> list[EnqueuedRun]:
             )
             if getattr(moved, "rowcount", 0) != 1 or due_at is None:
                 continue
-            run = enqueue_run(session, org_id=integration.org_id, trigger="automatic", now=now)
+            run = enqueue_run(session, org_id=integration.org_id, trigger=Trigger.AUTOMATIC, now=now)
             assert run.id is not None
             queued.append(EnqueuedRun(run_id=run.id, org_id=integration.org_id, next_run_at=following))
     return queued

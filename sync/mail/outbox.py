@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from storage.clock import utcnow
 from storage.models import Organization, OutboxEmail, Run, User
 from sync.core.errors import SAFETY_STOP, ErrorInfo
+from sync.core.states import UserStatus
 from sync.mail.texts import failure_message
 
 
@@ -19,7 +20,7 @@ def owners_of(session: Session, org_id: int) -> list[User]:
     return list(
         session.exec(
             select(User)
-            .where(User.org_id == org_id, User.role == "owner", User.status == "active")
+            .where(User.org_id == org_id, User.role == "owner", User.status == UserStatus.ACTIVE)
             .order_by(col(User.id))
         ).all()
     )

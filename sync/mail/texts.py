@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sync.core.errors import SAFETY_STOP, ErrorInfo
+from sync.core.states import Trigger
 
 
 class RunFacts(Protocol):
@@ -76,15 +77,15 @@ def _when(run: RunFacts) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-_TRIGGER_EN = {
-    "automatic": "automatic run",
-    "activation": "first run after activation",
-    "manual": "manual run",
+_TRIGGER_EN: dict[str, str] = {
+    Trigger.AUTOMATIC: "automatic run",
+    Trigger.ACTIVATION: "first run after activation",
+    Trigger.MANUAL: "manual run",
 }
-_TRIGGER_DE = {
-    "automatic": "automatische Lauf",
-    "activation": "erste Lauf nach der Aktivierung",
-    "manual": "manuelle Lauf",
+_TRIGGER_DE: dict[str, str] = {
+    Trigger.AUTOMATIC: "automatische Lauf",
+    Trigger.ACTIVATION: "erste Lauf nach der Aktivierung",
+    Trigger.MANUAL: "manuelle Lauf",
 }
 
 

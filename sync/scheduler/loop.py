@@ -34,6 +34,7 @@ from storage.config import whole_seconds
 from storage.db import read_session
 from storage.models import Integration, Organization, OutboxEmail, Run
 from sync.core.errors import describe_exception, internal_error
+from sync.core.states import IntegrationState, RunStatus
 from sync.integration import queue
 from sync.integration.runner import execute_run
 from sync.mail import delivery as mailer
@@ -277,17 +278,17 @@ class Scheduler:
             run = session.get(Run, run_id)
             if run is None:
                 return
-            if run.status == queue.SUCCEEDED:
+            if run.status == RunStatus.SUCCEEDED:
                 log.info("%s succeeded in %.1fs: %s", label, seconds, _counts_text(run.counts))
                 return
-            if run.status != queue.FAILED:
+            if run.status != RunStatus.FAILED:
                 log.warning("%s is still %s after the runner returned", label, run.status)
                 return
             log.warning("%s failed in %.1fs: %s: %s", label, seconds, run.error_code, run.error_message)
             integration = session.exec(select(Integration).where(Integration.org_id == run.org_id)).first()
             if (
                 integration is not None
-                and integration.state == "paused"
+                and integration.state == IntegrationState.PAUSED
                 and integration.paused_run_id == run.id
             ):
                 emails = session.exec(

@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from sync.core.states import ChangeEntity
+
 # The counts every run and Test reports, in the order people read them, with their labels.
 COUNT_LABELS: dict[str, str] = {
     "users_created": "Users created",
@@ -36,7 +38,11 @@ PLANNED_LABELS: dict[str, str] = {
     "memberships_removed": "Memberships to remove",
     "skipped": "Records skipped",
 }
-ENTITY_LABELS: dict[str, str] = {"user": "User", "team": "Team", "membership": "Membership"}
+ENTITY_LABELS: dict[str, str] = {
+    ChangeEntity.USER: "User",
+    ChangeEntity.TEAM: "Team",
+    ChangeEntity.MEMBERSHIP: "Membership",
+}
 FIELD_LABELS: dict[str, str] = {
     "first_name": "first name",
     "last_name": "last name",

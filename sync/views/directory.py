@@ -9,6 +9,7 @@ from sqlmodel import Session
 from storage.db import read_session
 from storage.models import Team, TeamMember, User, table
 from sync.core.settings import TEAM_ATTRIBUTE_LABELS
+from sync.core.states import TeamRole, UserStatus
 from sync.integration.snapshot import load_directory, user_columns
 
 
@@ -33,7 +34,7 @@ def directory_frames(engine: Engine, org_id: int) -> tuple[pd.DataFrame, pd.Data
             {
                 "Name": f"{u.first_name} {u.last_name}".strip(),
                 "Email": u.email,
-                "Status": "Active" if u.status == "active" else "Deactivated",
+                "Status": "Active" if u.status == UserStatus.ACTIVE else "Deactivated",
                 "Role": u.role.capitalize(),
                 "Job title": u.job_title or "",
                 "Supervisor": name(u.supervisor_id),
@@ -65,7 +66,7 @@ def directory_frames(engine: Engine, org_id: int) -> tuple[pd.DataFrame, pd.Data
                 if t.source_attribute
                 else "Manual",
                 "Members": len(t.members),
-                "Lead": ", ".join(name(uid) for uid, role in t.members.items() if role == "lead"),
+                "Lead": ", ".join(name(uid) for uid, role in t.members.items() if role == TeamRole.LEAD),
                 "Member names": ", ".join(sorted(name(uid) for uid in t.members)),
             }
             for t in sorted(directory.teams, key=lambda t: t.name.lower())
@@ -109,7 +110,7 @@ def directory_report(session: Session, org_id: int) -> dict[str, list[dict[str, 
     leads_of: dict[int, list[str]] = {}
     for team_id, user_id, role in memberships:
         teams_of.setdefault(user_id, []).append(team_name[team_id])
-        (leads_of if role == "lead" else members_of).setdefault(team_id, []).append(email_of[user_id])
+        (leads_of if role == TeamRole.LEAD else members_of).setdefault(team_id, []).append(email_of[user_id])
     return {
         "users": [
             {

@@ -19,6 +19,7 @@ from storage.db import read_session
 from storage.models import Integration, Organization, Run
 from sync.core.errors import ErrorInfo
 from sync.core.settings import TEAM_ATTRIBUTE_LABELS, TEAM_ATTRIBUTES
+from sync.core.states import RunStatus
 from sync.core.timetable import describe_schedule
 from sync.integration.settings import is_tested
 from sync.views.runs import run_error
@@ -85,7 +86,7 @@ def last_run_of(run: Run | None) -> LastRun | None:
     """A run as the pages summarise it; None without a (saved) run."""
     if run is None or run.id is None:
         return None
-    error = run_error(run) if run.status == "failed" else None
+    error = run_error(run) if run.status == RunStatus.FAILED else None
     return LastRun(
         id=run.id,
         status=run.status,
@@ -107,12 +108,12 @@ def integration_view(engine: Engine, org_id: int) -> IntegrationView | None:
             integration = Integration(org_id=org_id, base_url=personio_base_url(), updated_at=utcnow())
         open_run = session.exec(
             model_select(Run)
-            .where(Run.org_id == org_id, col(Run.status).in_(("queued", "running")))
+            .where(Run.org_id == org_id, col(Run.status).in_((RunStatus.QUEUED, RunStatus.RUNNING)))
             .order_by(col(Run.id))
         ).first()
         last_run = session.exec(
             model_select(Run)
-            .where(Run.org_id == org_id, col(Run.status).in_(("succeeded", "failed")))
+            .where(Run.org_id == org_id, col(Run.status).in_((RunStatus.SUCCEEDED, RunStatus.FAILED)))
             .order_by(col(Run.id).desc())
         ).first()
         paused_run = session.get(Run, integration.paused_run_id) if integration.paused_run_id else None

@@ -20,23 +20,24 @@ from sqlmodel import select as model_select
 from storage.db import read_session
 from storage.models import Organization, Run, RunChange, RunWarning, StaffAccount, User
 from sync.core.errors import ErrorInfo
+from sync.core.states import RunStatus, Trigger
 from sync.views.avatars import automatic_avatar_uri, avatar_uri
 from sync.views.changes import COUNT_LABELS, count_of, total_changes
 
 PAGE_SIZE = 50
-OPEN_STATUSES = ("queued", "running")
+OPEN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 OPEN_REFRESH_SECONDS = 2.0  # while a run is queued or running, the page follows it closely
 IDLE_REFRESH_SECONDS = 30.0  # otherwise it only looks for runs started elsewhere
 STATUS_LABELS: dict[str, str] = {
-    "succeeded": "✅ Succeeded",
-    "failed": "❌ Failed",
-    "queued": "⏳ Queued",
-    "running": "🔄 Running",
+    RunStatus.SUCCEEDED: "✅ Succeeded",
+    RunStatus.FAILED: "❌ Failed",
+    RunStatus.QUEUED: "⏳ Queued",
+    RunStatus.RUNNING: "🔄 Running",
 }
 TRIGGER_LABELS: dict[str, str] = {
-    "automatic": "Automatic",
-    "manual": "Run now",
-    "activation": "Activation",
+    Trigger.AUTOMATIC: "Automatic",
+    Trigger.MANUAL: "Run now",
+    Trigger.ACTIVATION: "Activation",
 }
 
 
@@ -241,7 +242,7 @@ def runs_frame(run_page: RunPage, *, with_org: bool = False) -> pd.DataFrame:
                 "Avatar": row.triggered_by.avatar,
                 "Triggered by": row.triggered_by.text,
                 "Status": row.status_label,
-                "Changes": row.changes if row.status == "succeeded" else None,
+                "Changes": row.changes if row.status == RunStatus.SUCCEEDED else None,
                 "Error": row.error_message or "",
             }
         )
@@ -329,7 +330,7 @@ def changes_per_run(engine: Engine, *, org_id: int | None, limit: int = 200) -> 
     """
     with read_session(engine) as session:
         query = select(col(Run.id), col(Run.finished_at), col(Run.counts)).where(
-            col(Run.status) == "succeeded", col(Run.finished_at).is_not(None)
+            col(Run.status) == RunStatus.SUCCEEDED, col(Run.finished_at).is_not(None)
         )
         if org_id is not None:
             query = query.where(col(Run.org_id) == org_id)
@@ -357,7 +358,7 @@ def changes_per_run(engine: Engine, *, org_id: int | None, limit: int = 200) -> 
 
 def run_error(run: Run) -> ErrorInfo | None:
     """The error of a failed run as the pages show it (filled in when a field is missing)."""
-    if run.status != "failed" and not run.error_code:
+    if run.status != RunStatus.FAILED and not run.error_code:
         return None
     return ErrorInfo(
         code=run.error_code or "internal",

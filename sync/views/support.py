@@ -16,11 +16,16 @@ from sqlmodel import select as model_select
 
 from storage.db import read_session
 from storage.models import Integration, Organization, OutboxEmail, Run
+from sync.core.states import IntegrationState, RunStatus
 from sync.core.timetable import describe_schedule
 from sync.views.integration import LastRun, last_run_of
 from sync.views.times import table_time
 
-STATE_LABELS = {"inactive": "Not active", "active": "Active", "paused": "Paused"}
+STATE_LABELS: dict[str, str] = {
+    IntegrationState.INACTIVE: "Not active",
+    IntegrationState.ACTIVE: "Active",
+    IntegrationState.PAUSED: "Paused",
+}
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ def organizations_overview(engine: Engine) -> list[OrganizationOverview]:
         integrations = {i.org_id: i for i in session.exec(model_select(Integration)).all()}
         latest_ids = session.execute(
             select(col(Run.org_id), func.max(col(Run.id)))
-            .where(col(Run.status).in_(("succeeded", "failed")))
+            .where(col(Run.status).in_((RunStatus.SUCCEEDED, RunStatus.FAILED)))
             .group_by(col(Run.org_id))
         ).all()
         ids = [run_id for _, run_id in latest_ids]
@@ -62,7 +67,7 @@ def organizations_overview(engine: Engine) -> list[OrganizationOverview]:
                 slug=org.slug,
                 name=org.name,
                 addon_enabled=org.addon_enabled,
-                state=integration.state if integration else "inactive",
+                state=integration.state if integration else IntegrationState.INACTIVE,
                 configured=bool(
                     integration and integration.client_id and integration.client_secret_encrypted
                 ),
@@ -79,7 +84,7 @@ def _when(moment: datetime) -> str:
 
 
 def organizations_frame(overview: list[OrganizationOverview]) -> pd.DataFrame:
-    icons = {"succeeded": "✅", "failed": "❌"}
+    icons: dict[str, str] = {RunStatus.SUCCEEDED: "✅", RunStatus.FAILED: "❌"}
     records: list[dict[str, Any]] = []
     for org in overview:
         last = org.last_run
@@ -96,7 +101,9 @@ def organizations_frame(overview: list[OrganizationOverview]) -> pd.DataFrame:
                     if last
                     else "—"
                 ),
-                "Next run": _when(org.next_run_at) if org.next_run_at and org.state == "active" else "—",
+                "Next run": _when(org.next_run_at)
+                if org.next_run_at and org.state == IntegrationState.ACTIVE
+                else "—",
             }
         )
     return pd.DataFrame(

@@ -17,6 +17,7 @@ from sqlmodel import select
 from storage.db import read_session, write_session
 from storage.models import Run, Team, User
 from sync.accounts.organizations import create_organization
+from sync.core.states import RunStatus
 from sync.integration import queue
 from sync.integration.settings import save_settings
 from tests.support.cli import ROOT, Cli
@@ -59,14 +60,14 @@ def test_kill_9_inside_the_apply_transaction_leaves_the_directory_unchanged(
     assert synced_users(engine) == 0
     with read_session(engine) as session:
         assert session.exec(select(Team)).all() == []
-        assert session.get(Run, run_id).status == queue.RUNNING  # type: ignore[union-attr]
+        assert session.get(Run, run_id).status == RunStatus.RUNNING  # type: ignore[union-attr]
     deadline = time.monotonic() + 60
     while not queue.fail_expired_runs(engine):
         assert time.monotonic() < deadline
         time.sleep(0.5)
     with read_session(engine) as session:
         dead = session.get(Run, run_id)
-    assert dead is not None and dead.status == queue.FAILED and dead.error_code == "lease_expired"
+    assert dead is not None and dead.status == RunStatus.FAILED and dead.error_code == "lease_expired"
 
     outcome = cli.json("run", "acme")
     assert outcome["status"] == "succeeded" and outcome["counts"]["users_created"] == synced_users(engine) > 0

@@ -20,6 +20,7 @@ from storage.clock import utcnow
 from storage.db import read_session, write_session
 from storage.models import Integration, OutboxEmail, Run, Team, TeamMember, User
 from sync.accounts.organizations import create_organization
+from sync.core.states import RunStatus
 from sync.core.timetable import next_run_after
 from sync.integration import lifecycle, queue
 from sync.integration.settings import save_settings
@@ -92,7 +93,7 @@ def run_by_id(engine: Engine, run_id: int) -> Run:
 def wait_for_run(engine: Engine, run_id: int, status: str, schedulers: SchedulerProcesses) -> Run:
     def reached() -> Run | None:
         run = run_by_id(engine, run_id)
-        if run.status in (queue.SUCCEEDED, queue.FAILED) and run.status != status:
+        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED) and run.status != status:
             raise AssertionError(f"run {run_id} {run.status}: {run.error_message}\n{schedulers.outputs()}")
         return run if run.status == status else None
 
@@ -149,7 +150,7 @@ def test_a_due_run_fires_and_next_run_at_moves_to_the_next_slot(
 
     [run] = wait_until(lambda: runs(engine, org_id), message=schedulers.outputs)
     assert run.trigger == "automatic" and run.id is not None
-    done = wait_for_run(engine, run.id, queue.SUCCEEDED, schedulers)
+    done = wait_for_run(engine, run.id, RunStatus.SUCCEEDED, schedulers)
 
     assert integration(engine, org_id).next_run_at == next_run_after(done.queued_at, every_hours)
     assert integration(engine, org_id).state == "active"
@@ -170,7 +171,7 @@ def test_a_run_missed_for_days_is_caught_up_exactly_once(
 
     [run] = wait_until(lambda: runs(engine, org_id), message=schedulers.outputs)
     assert run.id is not None
-    wait_for_run(engine, run.id, queue.SUCCEEDED, schedulers)
+    wait_for_run(engine, run.id, RunStatus.SUCCEEDED, schedulers)
     wait_for_ticks(engine, process, 3)
 
     assert [r.id for r in runs(engine, org_id)] == [run.id]
@@ -187,7 +188,7 @@ def test_a_queued_run_is_executed_within_seconds(
 
     run = lifecycle.run_now(engine, org_id, label="test")
     assert run.id is not None
-    done = wait_for_run(engine, run.id, queue.SUCCEEDED, schedulers)
+    done = wait_for_run(engine, run.id, RunStatus.SUCCEEDED, schedulers)
 
     assert done.started_at is not None and done.finished_at is not None
     assert done.lease_owner is None
@@ -213,7 +214,7 @@ def test_two_schedulers_execute_twenty_queued_runs_exactly_once(
         running_per_org: dict[int, int] = {}
         for run in current:
             assert run.id is not None
-            if run.status == queue.RUNNING:
+            if run.status == RunStatus.RUNNING:
                 running_per_org[run.org_id] = running_per_org.get(run.org_id, 0) + 1
                 owners.setdefault(run.id, set()).add(str(run.lease_owner))
             if run.started_at is not None:
@@ -221,9 +222,9 @@ def test_two_schedulers_execute_twenty_queued_runs_exactly_once(
                     f"run {run.id} restarted"
                 )
         assert all(count <= 1 for count in running_per_org.values()), f"two runs at once: {running_per_org}"
-        failed = [r for r in current if r.status == queue.FAILED]
+        failed = [r for r in current if r.status == RunStatus.FAILED]
         assert not failed, f"{failed[0].error_code}: {failed[0].error_message}\n{schedulers.outputs()}"
-        return all(r.status == queue.SUCCEEDED for r in current)
+        return all(r.status == RunStatus.SUCCEEDED for r in current)
 
     schedulers.start()
     schedulers.start()
@@ -243,19 +244,19 @@ def test_kill_9_mid_run_fails_the_run_as_expired_and_the_next_run_succeeds(
     first_scheduler = schedulers.start(lease_seconds=3)
     first = lifecycle.run_now(engine, org_id, label="test")
     assert first.id is not None
-    wait_for_run(engine, first.id, queue.SUCCEEDED, schedulers)
+    wait_for_run(engine, first.id, RunStatus.SUCCEEDED, schedulers)
     before = directory_snapshot(engine, org_id)
 
     hired = sandbox.hire(first_name="Jördis", last_name="Neumann", email="joerdis.neumann@acme.example")
     sandbox.set_faults(hang={"seconds": 60, "count": -1})  # Personio stops answering mid-run
     doomed = lifecycle.run_now(engine, org_id, label="test")
     assert doomed.id is not None
-    wait_for_run(engine, doomed.id, queue.RUNNING, schedulers)
+    wait_for_run(engine, doomed.id, RunStatus.RUNNING, schedulers)
     first_scheduler.kill()
 
     assert directory_snapshot(engine, org_id) == before
     schedulers.start(lease_seconds=3)
-    failed = wait_for_run(engine, doomed.id, queue.FAILED, schedulers)
+    failed = wait_for_run(engine, doomed.id, RunStatus.FAILED, schedulers)
     assert failed.error_code == "lease_expired"
     assert failed.error_message and "stopped before it finished" in failed.error_message
     assert failed.error_hint
@@ -266,7 +267,7 @@ def test_kill_9_mid_run_fails_the_run_as_expired_and_the_next_run_succeeds(
     sandbox.clear_faults()
     following = lifecycle.run_now(engine, org_id, label="test")
     assert following.id is not None
-    wait_for_run(engine, following.id, queue.SUCCEEDED, schedulers)
+    wait_for_run(engine, following.id, RunStatus.SUCCEEDED, schedulers)
     assert str(hired["id"]) in {u.personio_id for u in synced_users(engine, org_id)}
 
 
@@ -279,15 +280,15 @@ def test_sigterm_lets_the_current_run_finish_and_takes_no_new_work(
     process = schedulers.start()
     slow = lifecycle.run_now(engine, slow_org, label="test")
     assert slow.id is not None
-    wait_for_run(engine, slow.id, queue.RUNNING, schedulers)
+    wait_for_run(engine, slow.id, RunStatus.RUNNING, schedulers)
     waiting = lifecycle.run_now(engine, waiting_org, label="test")
 
     assert process.terminate() == 0
 
-    assert run_by_id(engine, slow.id).status == queue.SUCCEEDED
+    assert run_by_id(engine, slow.id).status == RunStatus.SUCCEEDED
     assert waiting.id is not None
     left = run_by_id(engine, waiting.id)
-    assert (left.status, left.started_at, left.lease_owner) == (queue.QUEUED, None, None)
+    assert (left.status, left.started_at, left.lease_owner) == (RunStatus.QUEUED, None, None)
     beat = heartbeat_of(engine, process)
     assert beat is not None and beat.stopped_at is not None
     assert f"SIGTERM received: letting run {slow.id} finish, then stopping" in process.output
@@ -323,7 +324,7 @@ def test_a_failing_automatic_run_pauses_the_org_and_emails_its_owners_once(
 
     [run] = wait_until(lambda: runs(engine, org_id), message=schedulers.outputs)
     assert run.id is not None
-    failed = wait_for_run(engine, run.id, queue.FAILED, schedulers)
+    failed = wait_for_run(engine, run.id, RunStatus.FAILED, schedulers)
     assert failed.error_code == "auth_failed"
     paused = integration(engine, org_id)
     assert (paused.state, paused.paused_run_id) == ("paused", run.id)
@@ -348,7 +349,7 @@ def test_a_failing_automatic_run_pauses_the_org_and_emails_its_owners_once(
     sandbox.clear_faults()
     manual = lifecycle.run_now(engine, org_id, label="test")
     assert manual.id is not None
-    wait_for_run(engine, manual.id, queue.SUCCEEDED, schedulers)
+    wait_for_run(engine, manual.id, RunStatus.SUCCEEDED, schedulers)
     resumed = integration(engine, org_id)
     assert resumed.state == "active" and resumed.next_run_at is not None and resumed.next_run_at > utcnow()
     wait_for_ticks(engine, process, 2)
@@ -366,7 +367,7 @@ def test_a_safety_stop_emails_how_many_users_would_have_been_deactivated(
     schedulers.start(smtp_url=smtp_server.url)
     first = lifecycle.run_now(engine, org_id, label="test")
     assert first.id is not None
-    wait_for_run(engine, first.id, queue.SUCCEEDED, schedulers)
+    wait_for_run(engine, first.id, RunStatus.SUCCEEDED, schedulers)
     before = directory_snapshot(engine, org_id)
     leaving = [u.personio_id for u in synced_users(engine, org_id)][:20]
     for personio_id in leaving:
@@ -378,7 +379,7 @@ def test_a_safety_stop_emails_how_many_users_would_have_been_deactivated(
         lambda: [r for r in runs(engine, org_id) if r.trigger == "automatic"], message=schedulers.outputs
     )[0]
     assert automatic.id is not None
-    stopped = wait_for_run(engine, automatic.id, queue.FAILED, schedulers)
+    stopped = wait_for_run(engine, automatic.id, RunStatus.FAILED, schedulers)
 
     assert stopped.error_code == "safety_stop"
     assert integration(engine, org_id).state == "paused"
