@@ -456,3 +456,26 @@ def test_run_executes_the_run_that_activation_queued(acme: Any, cli: Cli, engine
     with read_session(engine) as session:
         runs = session.exec(select(Run)).all()
     assert [(r.trigger, r.status) for r in runs] == [("activation", "succeeded")]
+
+
+def test_a_database_url_with_a_bad_port_is_a_database_error(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://sync:hunter22@127.0.0.1:port/nothing")
+    result = cli("runs", "acme")
+    assert result.code == 1
+    assert result.err.count("\n") == 1 and "cannot be used" in result.err and "Hint:" in result.err
+    assert "hunter22" not in result.err
+
+
+def test_an_unexpected_error_is_one_line_and_not_called_a_database_failure(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any) -> int:
+        raise ValueError("private detail")
+
+    monkeypatch.setattr("sync.cli._dispatch", broken)
+    result = cli("runs", "acme")
+    assert result.code == 1
+    assert result.err.startswith("error: unexpected error (ValueError") and "Hint:" in result.err
+    assert result.err.count("\n") == 1 and "database" not in result.err and "private detail" not in result.err
