@@ -1,53 +1,195 @@
-"""Settings that come from the environment, in one place."""
+"""Settings that come from the environment, in one place: typed, with defaults, checked.
+
+No other module reads `os.environ`. The variables are grouped by the part of the product that
+needs them (`DatabaseSettings`, `PersonioSettings`, `SmtpSettings`, `SchedulerSettings`,
+`DashboardSettings`); each group is read and checked on its own, so a bad scheduler variable
+stops the scheduler at start without also stopping the dashboard or the CLI. Every accessor
+reads the environment afresh: tests set variables per test, child processes inherit them.
+
+An empty variable counts as unset. A value that cannot be used raises an `InvalidSetting` (a
+`ReadableError` and a `ValueError`) whose message names the variable and says why, never the
+value of a secret.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import Annotated, TypeVar
+
+from pydantic import AfterValidator, BeforeValidator, SecretStr, ValidationError, ValidationInfo
+from pydantic_core import PydanticUseDefault
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sync.core.errors import NOT_CONFIGURED, ReadableError, SyncError
 
 DEFAULT_DATABASE_URL = "sqlite:///data/app.db"
 DEFAULT_PERSONIO_BASE_URL = "https://api.personio.de"
+DEFAULT_PERSONIO_RETRY_BACKOFF_SECONDS = 1.0
+DEFAULT_SMTP_RETRY_BASE_SECONDS = 30
+DEFAULT_SMTP_RETRY_MAX_SECONDS = 30 * 60
+DEFAULT_SCHEDULER_TICK_SECONDS = 5
+DEFAULT_LEASE_SECONDS = 120  # how long a claimed run is reserved for its worker
+MIN_LEASE_SECONDS = 2
+DEFAULT_DASHBOARD_PORT = 8501
+DEFAULT_DASHBOARD_ADDRESS = "0.0.0.0"
+
+
+class InvalidSetting(ReadableError, ValueError):
+    """An environment setting cannot be used; the message names it and says why."""
+
+    default_code = "invalid_setting"
+
+
+class InvalidSchedulerSetting(InvalidSetting):
+    """An environment setting of the scheduler cannot be used; the message says which and why."""
+
+
+class InvalidSmtpUrl(InvalidSetting):
+    """SMTP_URL or SMTP_FROM cannot be used; the message says why and never shows a password."""
+
+
+def _whole_seconds(minimum: int, error: type[InvalidSetting]) -> BeforeValidator:
+    """Parses a whole number of seconds >= minimum; blank means the default. Raises `error`."""
+
+    def parse(raw: object, info: ValidationInfo) -> int:
+        name = str(info.field_name).upper()
+        text = str(raw).strip()
+        if not text:
+            raise PydanticUseDefault()
+        try:
+            value = int(text)
+        except ValueError:
+            raise error(f"{name} must be a whole number of seconds, not {text!r}.") from None
+        if value < minimum:
+            raise error(f"{name} must be at least {minimum}, not {value}.")
+        return value
+
+    return BeforeValidator(parse)
+
+
+def _backoff_seconds(raw: object) -> float:
+    """PERSONIO_RETRY_BACKOFF_SECONDS: a number >= 0. Raises InvalidSetting."""
+    text = str(raw).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidSetting(
+            f"PERSONIO_RETRY_BACKOFF_SECONDS must be a number of seconds, not {text!r}."
+        ) from None
+    if value < 0:
+        raise InvalidSetting("PERSONIO_RETRY_BACKOFF_SECONDS must not be negative")
+    return value
+
+
+def _requests_per_minute(raw: object) -> int | None:
+    """PERSONIO_RATE_LIMIT_PER_MINUTE: a whole number >= 0 (0: no pacing); blank means unset.
+
+    Raises SyncError(not_configured): a run or a Test that meets it says so like any other failure.
+    """
+    if raw is None:  # the default
+        return None
+    text = str(raw).strip()
+    if not text:
+        raise PydanticUseDefault()
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise SyncError(
+            NOT_CONFIGURED,
+            f"PERSONIO_RATE_LIMIT_PER_MINUTE must be a whole number of requests per minute (got {text!r}).",
+            "Set PERSONIO_RATE_LIMIT_PER_MINUTE to e.g. 290, or 0 to switch pacing off.",
+        )
+    return value
+
+
+def _without_trailing_slash(url: str) -> str:
+    return url.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """The base of every group of settings: fields are read from the environment variable of the
+    same name in capitals; empty variables count as unset; no `.env` file is read."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
+
+
+class DatabaseSettings(Settings):
+    """Where the data lives and the key that encrypts secrets at rest."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    data_dir: Path = Path("data")  # the key file (and the default SQLite file) go here
+    app_secret_key: SecretStr | None = None  # else a key file under data_dir
+
+
+class PersonioSettings(Settings):
+    """How the product talks to Personio."""
+
+    personio_base_url: Annotated[str, AfterValidator(_without_trailing_slash)] = DEFAULT_PERSONIO_BASE_URL
+    # The base of the exponential back-off between retries.
+    personio_retry_backoff_seconds: Annotated[float, BeforeValidator(_backoff_seconds)] = (
+        DEFAULT_PERSONIO_RETRY_BACKOFF_SECONDS
+    )
+    # None: the client's own pacing (290/min, 14/s); 0: no pacing.
+    personio_rate_limit_per_minute: Annotated[int | None, BeforeValidator(_requests_per_minute)] = None
+
+
+class SmtpSettings(Settings):
+    """Where email goes; `smtp_url` may hold a password, so it is a SecretStr. None: email is off."""
+
+    smtp_url: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_retry_base_seconds: Annotated[int, _whole_seconds(1, InvalidSmtpUrl)] = (
+        DEFAULT_SMTP_RETRY_BASE_SECONDS
+    )
+    smtp_retry_max_seconds: Annotated[int, _whole_seconds(1, InvalidSmtpUrl)] = DEFAULT_SMTP_RETRY_MAX_SECONDS
+
+
+class SchedulerSettings(Settings):
+    """How often the scheduler ticks and how long it reserves a run it claimed."""
+
+    scheduler_tick_seconds: Annotated[int, _whole_seconds(1, InvalidSchedulerSetting)] = (
+        DEFAULT_SCHEDULER_TICK_SECONDS
+    )
+    scheduler_lease_seconds: Annotated[int, _whole_seconds(MIN_LEASE_SECONDS, InvalidSchedulerSetting)] = (
+        DEFAULT_LEASE_SECONDS
+    )
+
+
+class DashboardSettings(Settings):
+    """Where `make run` lets the dashboard listen (its --port / --address defaults)."""
+
+    dashboard_port: int = DEFAULT_DASHBOARD_PORT
+    dashboard_address: str = DEFAULT_DASHBOARD_ADDRESS
+
+
+_S = TypeVar("_S", bound=Settings)
+
+
+def read(group: type[_S]) -> _S:
+    """The settings of `group`, read from the environment now.
+
+    Raises the group's InvalidSetting subclass (or SyncError for PERSONIO_RATE_LIMIT_PER_MINUTE)
+    for a value that cannot be used; the message never holds the value of a secret.
+    """
+    try:
+        return group()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, ReadableError):
+            raise cause from None
+        # A type pydantic checks itself (e.g. DASHBOARD_PORT): its message, never the input.
+        name = str(first["loc"][0]).upper() if first["loc"] else group.__name__
+        raise InvalidSetting(f"{name} cannot be used: {first['msg']}.") from None
 
 
 def database_url() -> str:
-    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-
-
-def data_dir() -> Path:
-    """Folder for the key file (and the default SQLite file): DATA_DIR or ./data."""
-    return Path(os.environ.get("DATA_DIR") or "data")
+    """DATABASE_URL, else sqlite:///data/app.db."""
+    return read(DatabaseSettings).database_url
 
 
 def personio_base_url() -> str:
-    return (os.environ.get("PERSONIO_BASE_URL") or DEFAULT_PERSONIO_BASE_URL).rstrip("/")
-
-
-def personio_retry_backoff_seconds() -> float:
-    """Base of the exponential backoff between retries to Personio (PERSONIO_RETRY_BACKOFF_SECONDS)."""
-    value = float(os.environ.get("PERSONIO_RETRY_BACKOFF_SECONDS") or 1.0)
-    if value < 0:
-        raise ValueError("PERSONIO_RETRY_BACKOFF_SECONDS must not be negative")
-    return value
-
-
-class InvalidSetting(ValueError):
-    """An environment setting cannot be used; the message names it and says why."""
-
-
-def whole_seconds(
-    name: str, default: int, *, minimum: int = 1, error: type[ValueError] = InvalidSetting
-) -> int:
-    """A number of seconds from environment variable `name` (unset or empty: `default`).
-
-    Raises `error` (InvalidSetting by default) for a value that is not a whole number >= minimum.
-    """
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise error(f"{name} must be a whole number of seconds, not {raw!r}.") from None
-    if value < minimum:
-        raise error(f"{name} must be at least {minimum}, not {value}.")
-    return value
+    """PERSONIO_BASE_URL without a trailing slash, else https://api.personio.de."""
+    return read(PersonioSettings).personio_base_url

@@ -21,7 +21,7 @@ from sqlmodel import Session, SQLModel, create_engine, select
 
 from storage import models
 from storage.clock import utcnow
-from storage.config import data_dir, database_url
+from storage.config import DatabaseSettings, database_url, read
 
 BUSY_TIMEOUT_MS = 30_000
 _IMMEDIATE = "begin_immediate"
@@ -64,7 +64,7 @@ def _prepare_sqlite_file(path: Path) -> None:
     error instead of a new, empty database somewhere else."""
     folder = path.parent
     if not folder.is_dir():
-        if folder.resolve() != data_dir().resolve():
+        if folder.resolve() != read(DatabaseSettings).data_dir.resolve():
             raise DatabaseFolderMissing(folder)
         folder.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):

@@ -12,6 +12,8 @@ from typing import Any, Optional, cast
 from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from storage.config import DEFAULT_PERSONIO_BASE_URL
+
 
 class Organization(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -88,7 +90,7 @@ class Integration(SQLModel, table=True):
     client_id: str = ""
     client_secret_encrypted: Optional[str] = None
     secret_set_at: Optional[datetime] = None
-    base_url: str = "https://api.personio.de"
+    base_url: str = DEFAULT_PERSONIO_BASE_URL
     language: str = "en"
     sync_external: bool = False
     sync_job_title: bool = True

@@ -14,23 +14,23 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from storage.config import data_dir
+from storage.config import DatabaseSettings, read
+from sync.core.errors import ReadableError
 
 KEY_FILE_NAME = "secret.key"
 
 
-class SecretKeyMismatch(Exception):
+class SecretKeyMismatch(ReadableError):
     """A stored secret cannot be decrypted with the key in use."""
 
-    code = "secret_key_mismatch"
-    message = "The stored Personio Client Secret cannot be decrypted with this server's key."
-    hint = (
-        "APP_SECRET_KEY (or data/secret.key) changed since the secret was saved. Restore the "
-        "previous key, or enter the Client Secret again on the Integration page."
-    )
+    default_code = "secret_key_mismatch"
 
     def __init__(self) -> None:
-        super().__init__(f"{self.message} {self.hint}")
+        super().__init__(
+            "The stored Personio Client Secret cannot be decrypted with this server's key.",
+            "APP_SECRET_KEY (or data/secret.key) changed since the secret was saved. Restore the "
+            "previous key, or enter the Client Secret again on the Integration page.",
+        )
 
 
 def _fernet_key_from_text(text: str) -> bytes:
@@ -44,11 +44,14 @@ def _fernet_key_from_text(text: str) -> bytes:
 
 
 def load_key(key_file: Path | None = None) -> bytes:
-    """The Fernet key: APP_SECRET_KEY, else the key file (created 0600 if absent)."""
-    from_env = os.environ.get("APP_SECRET_KEY")
-    if from_env:
-        return _fernet_key_from_text(from_env)
-    path = key_file or data_dir() / KEY_FILE_NAME
+    """The Fernet key: APP_SECRET_KEY, else the key file (created 0600 if absent).
+
+    Raises OSError when the key file cannot be read or created.
+    """
+    settings = read(DatabaseSettings)
+    if settings.app_secret_key is not None:
+        return _fernet_key_from_text(settings.app_secret_key.get_secret_value())
+    path = key_file or settings.data_dir / KEY_FILE_NAME
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         key = Fernet.generate_key()

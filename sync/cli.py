@@ -12,11 +12,13 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -25,9 +27,9 @@ from sqlmodel import col, select
 from storage.config import database_url
 from storage.db import make_engine, read_session, write_session
 from storage.models import Organization, Run, RunChange, RunWarning, StaffAccount, User
-from sync.accounts.organizations import AccountError, create_organization, create_staff
-from sync.core.errors import SyncError, describe_exception
-from sync.core.settings import TEAM_ATTRIBUTES, InvalidSettings
+from sync.accounts.organizations import create_organization, create_staff
+from sync.core.errors import ReadableError, describe_exception
+from sync.core.settings import TEAM_ATTRIBUTES
 from sync.core.states import RunStatus, Trigger
 from sync.integration import lifecycle, queue
 from sync.integration.preview import TestResult, test_integration
@@ -36,14 +38,14 @@ from sync.integration.settings import save_settings
 from sync.views.directory import directory_report
 
 WAIT_FOR_OPEN_RUN_SECONDS = 300
+# Errors of the database itself (or its URL); SQLAlchemy wraps most driver errors, not all.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
 
 
-class CommandError(Exception):
+class CommandError(ReadableError):
     """A command cannot do what was asked: a message and a hint for the operator."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
+    default_code = "command_refused"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -132,22 +134,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return scheduler_main(args_list[1:])
     args = _parser().parse_args(args_list)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    engine: Engine | None = None
     try:
         engine = make_engine()
         return int(_dispatch(engine, args))
-    except (CommandError, AccountError, InvalidSettings, SyncError) as exc:
-        hint = getattr(exc, "hint", "")
-        print(f"error: {exc}" + (f" Hint: {hint}" if hint else ""), file=sys.stderr)
+    except ReadableError as exc:
+        print(f"error: {exc.message}" + (f" Hint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
         return 1
-    except (SQLAlchemyError, ValueError) as exc:  # the database URL or the database itself
-        url = _safe_database_url()
+    except DATABASE_ERRORS as exc:
+        return _database_unusable(exc)
+    except Exception as exc:
+        if engine is None and isinstance(exc, ValueError):  # a DATABASE_URL that does not parse (bad port)
+            return _database_unusable(exc)
+        # One plain line, never the exception's text (it may hold data) and no traceback.
         print(
-            f"error: the database at {url} cannot be used ({describe_exception(exc)}). "
-            "Hint: check DATABASE_URL (sqlite:///path or postgresql+psycopg://user:pass@host/db) and "
-            "that the database server is running.",
+            f"error: unexpected error ({describe_exception(exc)}). "
+            "Hint: this is a fault in Personio Sync, not in what you typed; try again, and if it "
+            "happens again, send this line to support.",
             file=sys.stderr,
         )
         return 1
+
+
+def _database_unusable(exc: Exception) -> int:
+    """Say on stderr that the database cannot be used (its URL without the password); returns 1."""
+    url = _safe_database_url()
+    print(
+        f"error: the database at {url} cannot be used ({describe_exception(exc)}). "
+        "Hint: check DATABASE_URL (sqlite:///path or postgresql+psycopg://user:pass@host/db) and "
+        "that the database server is running.",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _safe_database_url() -> str:

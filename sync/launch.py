@@ -23,20 +23,21 @@ from types import FrameType
 
 import httpx
 
-from storage.config import DEFAULT_DATABASE_URL, database_url
+from storage.config import DashboardSettings, DatabaseSettings, SmtpSettings, read
 from storage.db import make_engine
+from sync.core.errors import ReadableError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STOP_TIMEOUT = 10.0
 
 
-class LaunchError(RuntimeError):
+class LaunchError(ReadableError, RuntimeError):
     """Something a person must fix before the services can start; the message says what."""
 
+    default_code = "cannot_launch"
+
     def __init__(self, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        super().__init__(message, hint)
 
 
 @dataclass
@@ -242,13 +243,18 @@ def prepare_database(database: str) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The options; their defaults come from DASHBOARD_PORT and DASHBOARD_ADDRESS.
+
+    Raises storage.config.InvalidSetting for an unusable DASHBOARD_PORT.
+    """
+    dashboard = read(DashboardSettings)
     parser = argparse.ArgumentParser(
         prog="python -m sync.launch", description="Run the dashboard and the scheduler (make run)."
     )
-    parser.add_argument("--port", type=int, default=int(os.environ.get("DASHBOARD_PORT", "8501")))
+    parser.add_argument("--port", type=int, default=dashboard.dashboard_port)
     parser.add_argument(
         "--address",
-        default=os.environ.get("DASHBOARD_ADDRESS", "0.0.0.0"),
+        default=dashboard.dashboard_address,
         help="address the dashboard listens on (default 0.0.0.0; 127.0.0.1 for this machine only)",
     )
     parser.add_argument("--log-dir", type=Path, default=Path("data") / "logs")
@@ -256,9 +262,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+        stored = read(DatabaseSettings)
+        email_off = read(SmtpSettings).smtp_url is None
+    except ReadableError as error:  # an unusable setting: say which, before anything starts
+        print(f"{error.message}\n{error.hint}".rstrip(), file=sys.stderr)
+        return 2
     handle_sigterm()
-    database = database_url()
+    database = stored.database_url
     try:
         require_free_port(args.port, "dashboard", "--port (or DASHBOARD_PORT)")
         prepare_database(database)
@@ -276,9 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown = "localhost" if args.address in ("0.0.0.0", "127.0.0.1") else args.address
     print(f"Personio Sync is running: http://{shown}:{args.port}")
     print(f"  database   {_redacted(database)}")
-    if database == DEFAULT_DATABASE_URL and not os.environ.get("DATABASE_URL"):
+    if "database_url" not in stored.model_fields_set:
         print("             (the default; set DATABASE_URL to use another database)")
-    if not os.environ.get("SMTP_URL"):
+    if email_off:
         print("  email      SMTP_URL is not set: emails wait in the outbox until it is.")
     print(f"  logs       {args.log_dir}/dashboard.log, {args.log_dir}/scheduler.log")
     print("Press Ctrl-C to stop.", flush=True)

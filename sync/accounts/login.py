@@ -21,6 +21,7 @@ from storage.clock import utcnow
 from storage.db import read_session, write_session
 from storage.models import LoginAttempt, Organization, StaffAccount, User
 from sync.accounts.passwords import verify_password
+from sync.core.errors import ReadableError
 
 MAX_FAILURES = 5
 WINDOW = timedelta(minutes=15)
@@ -48,14 +49,11 @@ class Principal:
         return self.kind == "owner"
 
 
-class LoginRefused(Exception):
+class LoginRefused(ReadableError):
     """A login that did not succeed; `message` and `hint` are for the person at the keyboard."""
 
     def __init__(self, code: str, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.hint = hint
+        super().__init__(message, hint, code=code)
 
 
 WRONG_CREDENTIALS = LoginRefused(

@@ -9,11 +9,14 @@ from storage.clock import utcnow
 from storage.db import read_session, write_session
 from storage.models import Organization, StaffAccount, User
 from sync.accounts.passwords import hash_password
+from sync.core.errors import ReadableError
 from sync.integration.settings import get_integration
 
 
-class AccountError(ValueError):
+class AccountError(ReadableError, ValueError):
     """An account cannot be created as asked; the message says why."""
+
+    default_code = "account_refused"
 
 
 def _check_password(password: str) -> None:

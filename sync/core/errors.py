@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import traceback
 from dataclasses import dataclass
+from typing import ClassVar
 
 AUTH_FAILED = "auth_failed"
 FORBIDDEN = "forbidden"
@@ -28,12 +29,18 @@ class ErrorInfo:
         return {"code": self.code, "message": self.message, "hint": self.hint}
 
 
-class SyncError(Exception):
-    """A failure a person can act on. `str(error)` is the message, never a secret."""
+class ReadableError(Exception):
+    """The base of every error a person reads: a `code`, a plain `message` and a `hint` (may be empty).
 
-    def __init__(self, code: str, message: str, hint: str) -> None:
+    `str(error)` is the message. Neither the message nor the hint ever holds a secret, so a door
+    (the CLI, a page, a log line) may show both as they are. Subclasses set `default_code`.
+    """
+
+    default_code: ClassVar[str] = "error"
+
+    def __init__(self, message: str, hint: str = "", *, code: str | None = None) -> None:
         super().__init__(message)
-        self.info = ErrorInfo(code=code, message=message, hint=hint)
+        self.info = ErrorInfo(code=code or self.default_code, message=message, hint=hint)
 
     @property
     def code(self) -> str:
@@ -46,6 +53,13 @@ class SyncError(Exception):
     @property
     def hint(self) -> str:
         return self.info.hint
+
+
+class SyncError(ReadableError):
+    """A failure of a run or a Test a person can act on. `str(error)` is the message, never a secret."""
+
+    def __init__(self, code: str, message: str, hint: str) -> None:
+        super().__init__(message, hint, code=code)
 
 
 def internal_error(exc: BaseException) -> ErrorInfo:

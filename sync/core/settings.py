@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sync.core.errors import ReadableError
+
 TEAM_ATTRIBUTES: tuple[str, ...] = ("supervisor", "team", "department", "office", "employment_type")
 TEAM_ATTRIBUTE_LABELS: dict[str, str] = {
     "supervisor": "Supervisor",
@@ -33,5 +35,7 @@ class SyncSettings:
     safety_threshold_pct: int = DEFAULT_SAFETY_THRESHOLD_PCT
 
 
-class InvalidSettings(ValueError):
+class InvalidSettings(ReadableError, ValueError):
     """A setting an owner entered cannot be used; the message says which and why."""
+
+    default_code = "invalid_settings"

@@ -15,13 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.clock import utcnow
+from storage.config import DEFAULT_LEASE_SECONDS
 from storage.db import write_session
 from storage.models import Integration, Organization, Run
 from sync.core.errors import LEASE_EXPIRED, ErrorInfo
 from sync.core.states import IntegrationState, RunStatus, Trigger
 from sync.core.timetable import next_run_after
 
-LEASE_SECONDS = 120
+LEASE_SECONDS = DEFAULT_LEASE_SECONDS  # SCHEDULER_LEASE_SECONDS overrides it for the scheduler
 # Aliases of RunStatus, used here and by runner and cli (edited in parallel); new code uses RunStatus.
 QUEUED = RunStatus.QUEUED
 RUNNING = RunStatus.RUNNING

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from storage.config import personio_retry_backoff_seconds
+from storage.config import PersonioSettings, read
 from storage.models import Integration, Organization
 from sync.core.employees import Employee, SkippedRecord
 from sync.core.errors import NOT_CONFIGURED, SyncError
@@ -23,6 +23,7 @@ from sync.core.settings import TEAM_ATTRIBUTES, SyncSettings
 from sync.integration.settings import credentials
 from sync.integration.snapshot import load_directory
 from sync.personio.client import FetchProgress, PersonioClient
+from sync.personio.pacing import rate_limit_per_minute
 
 ClientFactory = Callable[..., PersonioClient]
 EXAMPLES_PER_ATTRIBUTE = 3
@@ -72,7 +73,13 @@ def fetch_source(
     on_progress: Callable[[FetchProgress], None] | None,
     client_factory: ClientFactory | None,
 ) -> Source:
+    """Fetch the employees with the integration's credentials and this process's Personio settings.
+
+    Raises SyncError (the client's, or not_configured for an unusable PERSONIO_RATE_LIMIT_PER_MINUTE)
+    and InvalidSetting for an unusable PERSONIO_RETRY_BACKOFF_SECONDS.
+    """
     client_id, secret = credentials(integration)
+    personio = read(PersonioSettings)
     factory = client_factory or PersonioClient
     with (
         factory(
@@ -80,7 +87,8 @@ def fetch_source(
             client_id=client_id,
             client_secret=secret,
             on_progress=on_progress,
-            backoff_base=personio_retry_backoff_seconds(),
+            backoff_base=personio.personio_retry_backoff_seconds,
+            rate_limit=rate_limit_per_minute(personio.personio_rate_limit_per_minute),
         ) as client,
         paused_gc(),
     ):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import smtplib
 import socket
 import ssl
@@ -29,7 +28,13 @@ from sqlalchemy import Engine, or_, update
 from sqlmodel import col, select
 
 from storage.clock import utcnow
-from storage.config import whole_seconds
+from storage.config import (
+    DEFAULT_SMTP_RETRY_BASE_SECONDS,
+    DEFAULT_SMTP_RETRY_MAX_SECONDS,
+    InvalidSmtpUrl,
+    SmtpSettings,
+    read,
+)
 from storage.db import read_session, write_session
 from storage.models import OutboxEmail
 
@@ -37,17 +42,13 @@ log = logging.getLogger("sync.mailer")
 
 DEFAULT_FROM = "Personio Sync <no-reply@localhost>"
 DEFAULT_TIMEOUT_SECONDS = 20.0
-RETRY_BASE_SECONDS = 30
-RETRY_MAX_SECONDS = 30 * 60
+RETRY_BASE_SECONDS = DEFAULT_SMTP_RETRY_BASE_SECONDS
+RETRY_MAX_SECONDS = DEFAULT_SMTP_RETRY_MAX_SECONDS
 BATCH_SIZE = 50
 # How long a claimed message is reserved for the process sending it. Longer than sending a
 # whole batch can take, so a slow server does not let a second scheduler send it as well.
 CLAIM_SECONDS = 10 * 60
 _TRUE = {"1", "true", "yes", "on"}
-
-
-class InvalidSmtpUrl(ValueError):
-    """SMTP_URL or SMTP_FROM cannot be used; the message says why and never shows a password."""
 
 
 @dataclass(frozen=True)
@@ -123,14 +124,15 @@ def smtp_config_from_env() -> SmtpConfig | None:
     SMTP_RETRY_BASE_SECONDS / SMTP_RETRY_MAX_SECONDS tune the backoff (default 30 s and
     30 min). Raises InvalidSmtpUrl for a value that cannot be used.
     """
-    url = os.environ.get("SMTP_URL", "").strip()
+    settings = read(SmtpSettings)
+    url = settings.smtp_url.get_secret_value().strip() if settings.smtp_url is not None else ""
     if not url:
         return None
     return parse_smtp_url(
         url,
-        sender=os.environ.get("SMTP_FROM"),
-        retry_base_seconds=whole_seconds("SMTP_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS, error=InvalidSmtpUrl),
-        retry_max_seconds=whole_seconds("SMTP_RETRY_MAX_SECONDS", RETRY_MAX_SECONDS, error=InvalidSmtpUrl),
+        sender=settings.smtp_from,
+        retry_base_seconds=settings.smtp_retry_base_seconds,
+        retry_max_seconds=settings.smtp_retry_max_seconds,
     )
 
 

@@ -15,9 +15,8 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from types import TracebackType
-from typing import Any, Literal, TypedDict, TypeVar, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import httpx
 
@@ -38,11 +37,11 @@ from sync.personio.errors import (
     unreadable_twice,
 )
 from sync.personio.pacing import (
+    DEFAULT_RATE_LIMIT,
     Pacer,
     RateLimit,
     backoff_delay,
     parse_retry_after,
-    rate_limit_from_env,
     shared_pacer,
 )
 from sync.personio.parsing import (
@@ -61,7 +60,6 @@ from sync.personio.parsing import (
 
 __all__ = [
     "ATTRIBUTE_LABELS",
-    "FROM_ENV",
     "ClientOptions",
     "FetchProgress",
     "FetchResult",
@@ -122,12 +120,7 @@ class FetchResult:
     auth_calls: int  # POST /v1/auth requests this fetch sent
 
 
-class _Default(Enum):
-    FROM_ENV = "from_env"
-
-
-FROM_ENV = _Default.FROM_ENV  # rate_limit default: PERSONIO_RATE_LIMIT_PER_MINUTE, else 290/min + 14/s
-RateLimitSetting = RateLimit | None | Literal[_Default.FROM_ENV]
+RateLimitSetting = RateLimit | None  # None: no pacing (the caller decides, see pacing.rate_limit_per_minute)
 
 
 class ClientOptions(TypedDict, total=False):
@@ -173,7 +166,7 @@ class PersonioClient:
         base_url: str,
         client_id: str,
         client_secret: str,
-        rate_limit: RateLimitSetting = FROM_ENV,
+        rate_limit: RateLimitSetting = DEFAULT_RATE_LIMIT,
         max_attempts: int = 5,
         backoff_base: float = 1.0,
         timeout: httpx.Timeout | None = None,
@@ -189,8 +182,9 @@ class PersonioClient:
             raise credentials_missing()
         self._client_id = client_id.strip()
         self._client_secret = _Secret(client_secret.strip())
-        limit = rate_limit_from_env() if rate_limit is FROM_ENV else rate_limit
-        self._pacer = shared_pacer(self._base_url, self._client_id, limit) if limit is not None else None
+        self._pacer = (
+            shared_pacer(self._base_url, self._client_id, rate_limit) if rate_limit is not None else None
+        )
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
         self._timeout = timeout if timeout is not None else DEFAULT_TIMEOUT

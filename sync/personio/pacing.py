@@ -7,19 +7,15 @@ by running into 429s; when a 429 or a 5xx still comes, `backoff_delay` says how 
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from sync.core.errors import NOT_CONFIGURED, SyncError
-
-RATE_LIMIT_ENV = "PERSONIO_RATE_LIMIT_PER_MINUTE"
 DEFAULT_PER_MINUTE = 290
 DEFAULT_PER_SECOND = 14
 # A Retry-After is honoured up to this many multiples of the back-off base (60 s by default):
@@ -41,25 +37,19 @@ class RateLimit:
             )
 
 
-def rate_limit_from_env(environ: Mapping[str, str] | None = None) -> RateLimit | None:
-    """The pacing limits from `PERSONIO_RATE_LIMIT_PER_MINUTE` (unset: 290/min, 14/s; 0: no pacing).
+DEFAULT_RATE_LIMIT = RateLimit()  # a little under Personio's 300/min and 15/s
 
-    Raises SyncError(not_configured) for a value that is not a whole number >= 0.
+
+def rate_limit_per_minute(per_minute: int | None) -> RateLimit | None:
+    """The pacing for a setting of `per_minute` requests (None: 290/min, 14/s; 0: no pacing).
+
+    The caller reads the setting (PERSONIO_RATE_LIMIT_PER_MINUTE, see storage.config).
+    Raises ValueError for a negative number.
     """
-    env = os.environ if environ is None else environ
-    raw = env.get(RATE_LIMIT_ENV, "").strip()
-    if not raw:
-        return RateLimit()
-    try:
-        per_minute = int(raw)
-    except ValueError:
-        per_minute = -1
+    if per_minute is None:
+        return DEFAULT_RATE_LIMIT
     if per_minute < 0:
-        raise SyncError(
-            NOT_CONFIGURED,
-            f"{RATE_LIMIT_ENV} must be a whole number of requests per minute (got {raw!r}).",
-            f"Set {RATE_LIMIT_ENV} to e.g. {DEFAULT_PER_MINUTE}, or 0 to switch pacing off.",
-        )
+        raise ValueError("per_minute must not be negative; use 0 for no pacing.")
     if per_minute == 0:
         return None
     return RateLimit(per_minute=per_minute, per_second=min(DEFAULT_PER_SECOND, per_minute))

@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from storage.clock import utcnow
-from storage.config import whole_seconds
+from storage.config import DEFAULT_SCHEDULER_TICK_SECONDS, SchedulerSettings, read
 from storage.db import read_session
 from storage.models import Integration, Organization, OutboxEmail, Run
 from sync.core.errors import describe_exception, internal_error
@@ -43,20 +43,14 @@ from sync.scheduler.heartbeat import forget_old_heartbeats, mark_stopped, new_in
 log = logging.getLogger("sync.scheduler")
 _T = TypeVar("_T")
 
-DEFAULT_TICK_SECONDS = 5
-MIN_LEASE_SECONDS = 2
 EMAIL_NOT_CONFIGURED = "Email is not configured (SMTP_URL unset): messages stay in the outbox."
-
-
-class InvalidSchedulerSetting(ValueError):
-    """An environment setting of the scheduler cannot be used; the message says which and why."""
 
 
 @dataclass(frozen=True)
 class SchedulerConfig:
     """How the scheduler behaves; `from_env` reads it from the environment."""
 
-    tick_seconds: int = DEFAULT_TICK_SECONDS
+    tick_seconds: int = DEFAULT_SCHEDULER_TICK_SECONDS
     lease_seconds: int = queue.LEASE_SECONDS
     smtp: mailer.SmtpConfig | None = None
 
@@ -64,18 +58,12 @@ class SchedulerConfig:
     def from_env(cls) -> SchedulerConfig:
         """SCHEDULER_TICK_SECONDS, SCHEDULER_LEASE_SECONDS and the SMTP_* settings.
 
-        Raises InvalidSchedulerSetting (or mailer.InvalidSmtpUrl) for unusable values.
+        Raises storage.config.InvalidSchedulerSetting (or InvalidSmtpUrl) for unusable values.
         """
+        settings = read(SchedulerSettings)
         return cls(
-            tick_seconds=whole_seconds(
-                "SCHEDULER_TICK_SECONDS", DEFAULT_TICK_SECONDS, error=InvalidSchedulerSetting
-            ),
-            lease_seconds=whole_seconds(
-                "SCHEDULER_LEASE_SECONDS",
-                queue.LEASE_SECONDS,
-                minimum=MIN_LEASE_SECONDS,
-                error=InvalidSchedulerSetting,
-            ),
+            tick_seconds=settings.scheduler_tick_seconds,
+            lease_seconds=settings.scheduler_lease_seconds,
             smtp=mailer.smtp_config_from_env(),
         )
 

@@ -522,3 +522,26 @@ def test_an_internal_whose_supervisor_is_external_gets_the_team_without_a_lead(a
     name = f"{external['first_name'].strip()} {external['last_name'].strip()}'s team"
     team = {t["name"]: t for t in directory(cli)["teams"]}[name]
     assert team["members"] == [users[str(report["id"])]["email"]] and team["leads"] == []
+
+
+def test_a_database_url_with_a_bad_port_is_a_database_error(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://sync:hunter22@127.0.0.1:port/nothing")
+    result = cli("runs", "acme")
+    assert result.code == 1
+    assert result.err.count("\n") == 1 and "cannot be used" in result.err and "Hint:" in result.err
+    assert "hunter22" not in result.err
+
+
+def test_an_unexpected_error_is_one_line_and_not_called_a_database_failure(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any) -> int:
+        raise ValueError("private detail")
+
+    monkeypatch.setattr("sync.cli._dispatch", broken)
+    result = cli("runs", "acme")
+    assert result.code == 1
+    assert result.err.startswith("error: unexpected error (ValueError") and "Hint:" in result.err
+    assert result.err.count("\n") == 1 and "database" not in result.err and "private detail" not in result.err

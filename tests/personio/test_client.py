@@ -27,7 +27,7 @@ from sync.core.errors import (
     SyncError,
 )
 from sync.personio.client import FetchProgress, FetchResult, Pacer, PersonioClient, RateLimit, fetch_employees
-from sync.personio.pacing import backoff_delay, parse_retry_after, rate_limit_from_env
+from sync.personio.pacing import backoff_delay, parse_retry_after, rate_limit_per_minute
 from tests.support.sandbox import SandboxFactory, SandboxProcess
 
 SECRET = "papi-secret-7b1f0c"
@@ -105,28 +105,24 @@ def test_rate_limit_refuses_zero_or_negative(per_minute: int, per_second: int) -
 
 
 @pytest.mark.parametrize(
-    ("env", "expected"),
+    ("per_minute", "expected"),
     [
-        ({}, RateLimit(per_minute=290, per_second=14)),
-        ({"PERSONIO_RATE_LIMIT_PER_MINUTE": ""}, RateLimit(per_minute=290, per_second=14)),
-        ({"PERSONIO_RATE_LIMIT_PER_MINUTE": "0"}, None),
-        ({"PERSONIO_RATE_LIMIT_PER_MINUTE": "120"}, RateLimit(per_minute=120, per_second=14)),
-        ({"PERSONIO_RATE_LIMIT_PER_MINUTE": "5"}, RateLimit(per_minute=5, per_second=5)),
+        (None, RateLimit(per_minute=290, per_second=14)),
+        (0, None),
+        (120, RateLimit(per_minute=120, per_second=14)),
+        (5, RateLimit(per_minute=5, per_second=5)),
     ],
 )
-def test_rate_limit_comes_from_the_environment(env: dict[str, str], expected: RateLimit | None) -> None:
-    assert rate_limit_from_env(env) == expected
+def test_rate_limit_per_minute_setting(per_minute: int | None, expected: RateLimit | None) -> None:
+    assert rate_limit_per_minute(per_minute) == expected
 
 
-@pytest.mark.parametrize("raw", ["many", "-3", "1.5"])
-def test_rate_limit_environment_refuses_nonsense_loudly(raw: str) -> None:
-    with pytest.raises(SyncError) as caught:
-        rate_limit_from_env({"PERSONIO_RATE_LIMIT_PER_MINUTE": raw})
-    assert caught.value.code == NOT_CONFIGURED
-    assert "PERSONIO_RATE_LIMIT_PER_MINUTE" in caught.value.message
+def test_rate_limit_per_minute_refuses_a_negative_number() -> None:
+    with pytest.raises(ValueError):
+        rate_limit_per_minute(-3)
 
 
-def test_client_paces_by_default_and_env_zero_switches_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_client_paces_by_default_and_none_switches_it_off() -> None:
     def pacer_of(**kwargs: Any) -> Pacer | None:
         client = PersonioClient(
             base_url="https://api.personio.de", client_id="id", client_secret=SECRET, **kwargs
@@ -137,8 +133,7 @@ def test_client_paces_by_default_and_env_zero_switches_it_off(monkeypatch: pytes
     default = pacer_of()
     assert default is not None and default.limit == RateLimit(per_minute=290, per_second=14)
     assert pacer_of(rate_limit=None) is None
-    monkeypatch.setenv("PERSONIO_RATE_LIMIT_PER_MINUTE", "0")
-    assert pacer_of() is None
+    assert pacer_of(rate_limit=rate_limit_per_minute(0)) is None
     explicit = pacer_of(rate_limit=RateLimit(per_minute=60, per_second=2))
     assert explicit is not None and explicit.limit == RateLimit(per_minute=60, per_second=2)
 
