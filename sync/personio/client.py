@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from types import TracebackType
-from typing import Any, Literal, TypedDict, TypeVar, Unpack
+from typing import Any, Literal, TypeVar
 
 import httpx
 
@@ -38,7 +38,6 @@ from sync.personio.errors import (
     unreadable_twice,
 )
 from sync.personio.pacing import (
-    Pacer,
     RateLimit,
     backoff_delay,
     parse_retry_after,
@@ -46,32 +45,16 @@ from sync.personio.pacing import (
     shared_pacer,
 )
 from sync.personio.parsing import (
-    ATTRIBUTE_LABELS,
     MalformedResponse,
     check_required,
     decode_json,
     error_message,
     parse_auth_answer,
-    parse_employee,
     parse_employees_page,
     parse_records,
     record_id,
     says_authorization_invalid,
 )
-
-__all__ = [
-    "ATTRIBUTE_LABELS",
-    "FROM_ENV",
-    "ClientOptions",
-    "FetchProgress",
-    "FetchResult",
-    "Pacer",
-    "PersonioClient",
-    "RateLimit",
-    "SkippedRecord",
-    "fetch_employees",
-    "parse_employee",
-]
 
 logger = logging.getLogger("sync.personio")
 
@@ -128,16 +111,6 @@ class _Default(Enum):
 
 FROM_ENV = _Default.FROM_ENV  # rate_limit default: PERSONIO_RATE_LIMIT_PER_MINUTE, else 290/min + 14/s
 RateLimitSetting = RateLimit | None | Literal[_Default.FROM_ENV]
-
-
-class ClientOptions(TypedDict, total=False):
-    """The optional `PersonioClient` settings `fetch_employees(...)` passes through."""
-
-    rate_limit: RateLimitSetting
-    max_attempts: int
-    backoff_base: float
-    timeout: httpx.Timeout | None
-    transport: httpx.BaseTransport | None
 
 
 class _Secret:
@@ -505,24 +478,3 @@ def _token_refused(response: httpx.Response) -> bool:
     not valid"). Other 403s mean the credential may not read employees: signing in again won't help."""
     status = response.status_code
     return status == 401 or (status == 403 and says_authorization_invalid(response.content))
-
-
-def fetch_employees(
-    *,
-    base_url: str,
-    client_id: str,
-    client_secret: str,
-    attributes: Sequence[str] = SYNC_ATTRIBUTES,
-    required: Iterable[str] = REQUIRED_ATTRIBUTES,
-    on_progress: Callable[[FetchProgress], None] | None = None,
-    **options: Unpack[ClientOptions],
-) -> FetchResult:
-    """One fetch with a client of its own (closed afterwards). Raises SyncError as `PersonioClient`."""
-    with PersonioClient(
-        base_url=base_url,
-        client_id=client_id,
-        client_secret=client_secret,
-        on_progress=on_progress,
-        **options,
-    ) as client:
-        return client.fetch_employees(attributes=attributes, required=required)
