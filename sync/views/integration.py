@@ -20,7 +20,7 @@ from storage.config import personio_base_url
 from storage.db import read_session
 from storage.models import Integration, Organization, Run
 from sync.core.errors import ErrorInfo
-from sync.core.settings import TEAM_ATTRIBUTE_LABELS, TEAM_ATTRIBUTES
+from sync.core.settings import TEAM_ATTRIBUTES
 from sync.core.timetable import describe_schedule
 from sync.integration.settings import is_tested
 from sync.views.runs import run_error
@@ -157,6 +157,3 @@ def team_examples(
     names = (fetched or {}).get(attribute) or GENERIC_TEAM_EXAMPLES.get(attribute, [])
     return list(names)[:limit]
 
-
-def team_attribute_options() -> list[tuple[str, str]]:
-    return [(a, TEAM_ATTRIBUTE_LABELS[a]) for a in TEAM_ATTRIBUTES]
