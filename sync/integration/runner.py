@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from storage.clock import utcnow
 from storage.db import read_session, write_session
 from storage.models import Integration, Organization, Run
-from sync.core.changes import empty_counts
+from sync.core.changes import counts_text, empty_counts
 from sync.core.errors import ErrorInfo, SyncError, describe_exception, internal_error
 from sync.core.plan import Change, check_safety
 from sync.core.settings import SyncSettings
@@ -160,7 +160,7 @@ def _apply_and_record(
         return _record_failure(engine, run_id, worker_id, failure[0], would_deactivate=failure[1])
     except _LeaseLost:
         return RunOutcome(run_id, queue.FAILED, queue.LEASE_EXPIRED_ERROR, empty_counts())
-    log.info("run %s of org %s succeeded: %s", run_id, org.slug, _summary(plan.counts))
+    log.info("run %s of org %s succeeded: %s", run_id, org.slug, counts_text(plan.counts))
     return RunOutcome(
         run_id,
         queue.SUCCEEDED,
@@ -212,8 +212,3 @@ def _record_failure(
             )
     log.warning("run %s failed: %s (%s)", run_id, error.code, error.message)
     return RunOutcome(run_id, queue.FAILED, error, empty_counts())
-
-
-def _summary(counts: dict[str, int]) -> str:
-    shown = [f"{key}={value}" for key, value in counts.items() if value]
-    return ", ".join(shown) or "no changes"

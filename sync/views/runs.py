@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -22,6 +22,7 @@ from storage.models import Organization, Run, RunChange, RunWarning, StaffAccoun
 from sync.core.errors import ErrorInfo
 from sync.views.avatars import automatic_avatar_uri, avatar_uri
 from sync.views.changes import COUNT_LABELS, count_of, total_changes
+from sync.views.times import table_time
 
 PAGE_SIZE = 50
 OPEN_STATUSES = ("queued", "running")
@@ -134,11 +135,6 @@ def triggered_by(
     return TriggeredBy(name="Automatic", email="", avatar=automatic_avatar_uri())
 
 
-def _table_time(moment: datetime) -> datetime:
-    """Naive UTC for table cells (the column header says UTC)."""
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
 _TriggerUser = aliased(User)
 _TriggerStaff = aliased(StaffAccount)
 
@@ -237,7 +233,7 @@ def runs_frame(run_page: RunPage, *, with_org: bool = False) -> pd.DataFrame:
             record["Organization"] = row.org_name
         record.update(
             {
-                "Triggered at": _table_time(row.triggered_at),
+                "Triggered at": table_time(row.triggered_at),
                 "Avatar": row.triggered_by.avatar,
                 "Triggered by": row.triggered_by.text,
                 "Status": row.status_label,
@@ -339,9 +335,9 @@ def changes_per_run(engine: Engine, *, org_id: int | None, limit: int = 200) -> 
         counts = counts or {}
         records.append(
             {
-                "Finished": _table_time(finished_at),
+                "Finished": table_time(finished_at),
                 "Run": run_id,
-                "Label": f"#{run_id} · {_table_time(finished_at):%m-%d %H:%M}",
+                "Label": f"#{run_id} · {table_time(finished_at):%m-%d %H:%M}",
                 "Users": sum(
                     count_of(counts, k)
                     for k in ("users_created", "users_updated", "users_deactivated", "users_reactivated")
