@@ -23,7 +23,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import col, select
 
 from storage.config import database_url
-from storage.db import make_engine, read_session, write_session
+from storage.db import make_engine, read_session
 from storage.models import Organization, Run, RunChange, RunWarning, StaffAccount, User
 from sync.accounts.organizations import AccountError, create_organization, create_staff
 from sync.core.errors import SyncError, describe_exception
@@ -282,7 +282,7 @@ def _test(engine: Engine, org_id: int, *, as_json: bool) -> int:
 def _run(engine: Engine, org_id: int, *, as_json: bool, approve_safety: bool) -> int:
     worker = f"cli-{socket.gethostname()}-{os.getpid()}"
     deadline = time.monotonic() + WAIT_FOR_OPEN_RUN_SECONDS
-    run_id = _queue_and_claim(engine, org_id, worker, approve_safety=approve_safety)
+    run_id = _claim_for_now(engine, org_id, worker, approve_safety=approve_safety)
     while run_id is None:
         # Another run of this organization is running: wait for it, queue nothing meanwhile.
         queue.fail_expired_runs(engine)
@@ -292,7 +292,7 @@ def _run(engine: Engine, org_id: int, *, as_json: bool, approve_safety: bool) ->
                 "Wait for it (python -m sync runs SLUG), then run again.",
             )
         time.sleep(1)
-        run_id = _queue_and_claim(engine, org_id, worker, approve_safety=approve_safety)
+        run_id = _claim_for_now(engine, org_id, worker, approve_safety=approve_safety)
     outcome: RunOutcome = execute_run(engine, run_id, worker_id=worker)
     if as_json:
         print(json.dumps(outcome.as_json(), indent=2, ensure_ascii=False))
@@ -308,25 +308,15 @@ def _run(engine: Engine, org_id: int, *, as_json: bool, approve_safety: bool) ->
     return 0 if outcome.status == queue.SUCCEEDED else 1
 
 
-def _queue_and_claim(engine: Engine, org_id: int, worker: str, *, approve_safety: bool) -> int | None:
+def _claim_for_now(engine: Engine, org_id: int, worker: str, *, approve_safety: bool) -> int | None:
     """Claim the organization's queued run, or queue a manual run and claim it.
 
     None while another run of the organization is running (or a scheduler claimed it first).
     """
-    with write_session(engine) as session:
-        run = queue.open_run(session, org_id)
-        if run is None:
-            run = queue.enqueue_run(
-                session, org_id=org_id, trigger="manual", label=_operator(), approve_safety=approve_safety
-            )
-        elif run.status != queue.QUEUED:
-            return None
-        elif approve_safety:
-            run.approve_safety = True
-            session.add(run)
-        run_id = run.id
-    assert run_id is not None
-    return run_id if queue.claim_run(engine, worker_id=worker, run_id=run_id) is not None else None
+    run = lifecycle.run_now(engine, org_id, label=_operator(), approve_safety=approve_safety)
+    if run.status != queue.QUEUED or run.id is None:  # running: run_now queued nothing
+        return None
+    return run.id if queue.claim_run(engine, worker_id=worker, run_id=run.id) is not None else None
 
 
 def _runs(engine: Engine, org_id: int, *, as_json: bool, limit: int) -> int:
