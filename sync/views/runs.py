@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import aliased
-from sqlmodel import col
+from sqlmodel import Session, col
 from sqlmodel import select as model_select
 
 from storage.db import read_session
@@ -48,6 +48,7 @@ class TriggeredBy:
     name: str
     email: str
     avatar: str  # data URI
+    handle: str  # one word for a terminal: the email, the command line's label, or "Automatic"
 
     @property
     def text(self) -> str:
@@ -66,6 +67,10 @@ class RunRow:
     finished_at: datetime | None
     error_message: str | None
     changes: int
+    started_at: datetime | None
+    counts: dict[str, Any]  # as the run recorded them
+    error_code: str | None
+    error_hint: str | None
 
     @property
     def status_label(self) -> str:
@@ -125,14 +130,20 @@ def triggered_by(
     if user is not None and user[2]:
         first, last, email = user
         name = _person_name(first, last, email or "")
-        return TriggeredBy(name=name, email=email or "", avatar=avatar_uri(name, email or ""))
+        return TriggeredBy(
+            name=name, email=email or "", avatar=avatar_uri(name, email or ""), handle=email or ""
+        )
     if staff is not None and staff[1]:
         staff_name, email = staff
         name = f"{staff_name or email} (support)"
-        return TriggeredBy(name=name, email=email or "", avatar=avatar_uri(staff_name or "", email or ""))
+        return TriggeredBy(
+            name=name, email=email or "", avatar=avatar_uri(staff_name or "", email or ""), handle=email or ""
+        )
     if label:
-        return TriggeredBy(name=f"Command line: {label}", email="", avatar=automatic_avatar_uri())
-    return TriggeredBy(name="Automatic", email="", avatar=automatic_avatar_uri())
+        return TriggeredBy(
+            name=f"Command line: {label}", email="", avatar=automatic_avatar_uri(), handle=label
+        )
+    return TriggeredBy(name="Automatic", email="", avatar=automatic_avatar_uri(), handle="Automatic")
 
 
 _TriggerUser = aliased(User)
@@ -157,6 +168,9 @@ def _run_columns() -> Any:
             col(_TriggerUser.email),
             col(_TriggerStaff.name),
             col(_TriggerStaff.email),
+            col(Run.started_at),
+            col(Run.error_code),
+            col(Run.error_hint),
         )
         .select_from(Run)
         .join(Organization, col(Organization.id) == col(Run.org_id))
@@ -182,6 +196,9 @@ def _row(values: Any) -> RunRow:
         u_email,
         s_name,
         s_email,
+        started_at,
+        error_code,
+        error_hint,
     ) = values
     who = triggered_by(
         user=(u_first, u_last, u_email) if u_email else None,
@@ -199,6 +216,10 @@ def _row(values: Any) -> RunRow:
         finished_at=finished_at,
         error_message=error_message,
         changes=total_changes(counts or {}),
+        started_at=started_at,
+        counts=counts,
+        error_code=error_code,
+        error_hint=error_hint,
     )
 
 
@@ -222,6 +243,45 @@ def list_runs(engine: Engine, *, org_id: int | None, page: int = 1, page_size: i
         )
         rows = [_row(values) for values in session.execute(query).all()]
     return RunPage(rows=rows, total=total, page=page, page_size=page_size)
+
+
+def runs_json(engine: Engine, *, org_id: int, limit: int) -> list[dict[str, Any]]:
+    """The organization's latest `limit` runs, newest first, as `python -m sync runs --json` prints them.
+
+    The runs are the Runs page's rows; `changes` and `warnings` count the run's change log
+    and warnings as recorded.
+    """
+    if limit < 1:
+        return []
+    rows = list_runs(engine, org_id=org_id, page_size=limit).rows
+    ids = [row.id for row in rows]
+    with read_session(engine) as session:
+        logged = _rows_per_run(session, col(RunChange.run_id), ids)
+        warned = _rows_per_run(session, col(RunWarning.run_id), ids)
+    return [
+        {
+            "run_id": row.id,
+            "trigger": row.trigger,
+            "triggered_by": row.triggered_by.handle,
+            "status": row.status,
+            "queued_at": row.triggered_at.isoformat(),
+            "started_at": row.started_at.isoformat() if row.started_at else None,
+            "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+            "counts": row.counts,
+            "changes": logged.get(row.id, 0),
+            "warnings": warned.get(row.id, 0),
+            "error": {"code": row.error_code, "message": row.error_message, "hint": row.error_hint}
+            if row.error_code
+            else None,
+        }
+        for row in rows
+    ]
+
+
+def _rows_per_run(session: Session, run_id_column: Any, run_ids: list[int]) -> dict[int, int]:
+    """How many rows of a run's log table (changes, warnings) each of `run_ids` has."""
+    query = select(run_id_column, func.count()).where(run_id_column.in_(run_ids)).group_by(run_id_column)
+    return {run_id: int(rows) for run_id, rows in session.execute(query).all()}
 
 
 def runs_frame(run_page: RunPage, *, with_org: bool = False) -> pd.DataFrame:
