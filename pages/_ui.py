@@ -5,7 +5,7 @@ UI only: every read and write goes through `sync/`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -15,6 +15,7 @@ from storage.config import database_url
 from storage.db import make_engine
 from sync.accounts.login import Principal, still_allowed
 from sync.core.errors import ErrorInfo
+from sync.views.times import as_utc
 
 PRINCIPAL_KEY = "principal"
 FLASH_KEY = "flash"
@@ -79,11 +80,6 @@ def show_flash() -> None:
 def show_error(error: ErrorInfo, *, prefix: str = "") -> None:
     st.error(f"{prefix}{error.message}", icon=":material/error:")
     st.info(error.hint, icon=":material/lightbulb:")
-
-
-def as_utc(moment: datetime) -> datetime:
-    """The database returns aware UTC; a naive value (older rows, other drivers) is UTC too."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def when(moment: datetime | None, *, relative: bool = True) -> str:

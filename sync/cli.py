@@ -22,20 +22,19 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlmodel import col, select
 
 from storage.config import database_url
-from storage.db import make_engine, read_session, write_session
-from storage.models import Organization, Run, RunChange, RunWarning, StaffAccount, User
-from sync.accounts.organizations import create_organization, create_staff
+from storage.db import make_engine, read_session
+from sync.accounts.organizations import create_organization, create_staff, organization_by_slug
 from sync.core.errors import ReadableError, describe_exception
 from sync.core.settings import TEAM_ATTRIBUTES
-from sync.core.states import RunStatus, Trigger
+from sync.core.states import RunStatus
 from sync.integration import lifecycle, queue
 from sync.integration.preview import TestResult, test_integration
 from sync.integration.runner import RunOutcome, execute_run
 from sync.integration.settings import save_settings
 from sync.views.directory import directory_report
+from sync.views.runs import runs_json
 
 WAIT_FOR_OPEN_RUN_SECONDS = 300
 # Errors of the database itself (or its URL); SQLAlchemy wraps most driver errors, not all.
@@ -226,8 +225,7 @@ def _dispatch(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _org_id(engine: Engine, slug: str) -> int:
-    with read_session(engine) as session:
-        org = session.exec(select(Organization).where(Organization.slug == slug.strip().lower())).first()
+    org = organization_by_slug(engine, slug)
     if org is None or org.id is None:
         raise CommandError(
             f"No organization with the slug {slug!r}.", "Create it with `python -m sync org create`."
@@ -301,7 +299,7 @@ def _test(engine: Engine, org_id: int, *, as_json: bool) -> int:
 def _run(engine: Engine, org_id: int, *, as_json: bool, approve_safety: bool) -> int:
     worker = f"cli-{socket.gethostname()}-{os.getpid()}"
     deadline = time.monotonic() + WAIT_FOR_OPEN_RUN_SECONDS
-    run_id = _queue_and_claim(engine, org_id, worker, approve_safety=approve_safety)
+    run_id = _claim_for_now(engine, org_id, worker, approve_safety=approve_safety)
     while run_id is None:
         # Another run of this organization is running: wait for it, queue nothing meanwhile.
         queue.fail_expired_runs(engine)
@@ -311,7 +309,7 @@ def _run(engine: Engine, org_id: int, *, as_json: bool, approve_safety: bool) ->
                 "Wait for it (python -m sync runs SLUG), then run again.",
             )
         time.sleep(1)
-        run_id = _queue_and_claim(engine, org_id, worker, approve_safety=approve_safety)
+        run_id = _claim_for_now(engine, org_id, worker, approve_safety=approve_safety)
     outcome: RunOutcome = execute_run(engine, run_id, worker_id=worker)
     if as_json:
         print(json.dumps(outcome.as_json(), indent=2, ensure_ascii=False))
@@ -327,74 +325,19 @@ def _run(engine: Engine, org_id: int, *, as_json: bool, approve_safety: bool) ->
     return 0 if outcome.status == queue.SUCCEEDED else 1
 
 
-def _queue_and_claim(engine: Engine, org_id: int, worker: str, *, approve_safety: bool) -> int | None:
+def _claim_for_now(engine: Engine, org_id: int, worker: str, *, approve_safety: bool) -> int | None:
     """Claim the organization's queued run, or queue a manual run and claim it.
 
     None while another run of the organization is running (or a scheduler claimed it first).
     """
-    with write_session(engine) as session:
-        run = queue.open_run(session, org_id)
-        if run is None:
-            run = queue.enqueue_run(
-                session,
-                org_id=org_id,
-                trigger=Trigger.MANUAL,
-                label=_operator(),
-                approve_safety=approve_safety,
-            )
-        elif run.status != RunStatus.QUEUED:
-            return None
-        elif approve_safety:
-            run.approve_safety = True
-            session.add(run)
-        run_id = run.id
-    assert run_id is not None
-    return run_id if queue.claim_run(engine, worker_id=worker, run_id=run_id) is not None else None
+    run = lifecycle.run_now(engine, org_id, label=_operator(), approve_safety=approve_safety)
+    if run.status != RunStatus.QUEUED or run.id is None:  # running: run_now queued nothing
+        return None
+    return run.id if queue.claim_run(engine, worker_id=worker, run_id=run.id) is not None else None
 
 
 def _runs(engine: Engine, org_id: int, *, as_json: bool, limit: int) -> int:
-    with read_session(engine) as session:
-        runs = session.exec(
-            select(Run).where(Run.org_id == org_id).order_by(col(Run.id).desc()).limit(limit)
-        ).all()
-        users = {u.id: u for u in session.exec(select(User).where(User.org_id == org_id)).all()}
-        staff = {s.id: s for s in session.exec(select(StaffAccount)).all()}
-        ids = [r.id for r in runs]
-        change_counts: dict[int, int] = {}
-        warning_counts: dict[int, int] = {}
-        for (run_id,) in session.execute(
-            select(RunChange.run_id).where(col(RunChange.run_id).in_(ids))
-        ).all():
-            change_counts[run_id] = change_counts.get(run_id, 0) + 1
-        for (run_id,) in session.execute(
-            select(RunWarning.run_id).where(col(RunWarning.run_id).in_(ids))
-        ).all():
-            warning_counts[run_id] = warning_counts.get(run_id, 0) + 1
-    rows: list[dict[str, Any]] = []
-    for run in runs:
-        if run.triggered_by_user_id and run.triggered_by_user_id in users:
-            who = users[run.triggered_by_user_id].email
-        elif run.triggered_by_staff_id and run.triggered_by_staff_id in staff:
-            who = staff[run.triggered_by_staff_id].email
-        else:
-            who = run.triggered_by_label or "Automatic"
-        rows.append(
-            {
-                "run_id": run.id,
-                "trigger": run.trigger,
-                "triggered_by": who,
-                "status": run.status,
-                "queued_at": run.queued_at.isoformat(),
-                "started_at": run.started_at.isoformat() if run.started_at else None,
-                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-                "counts": run.counts,
-                "changes": change_counts.get(run.id or 0, 0),
-                "warnings": warning_counts.get(run.id or 0, 0),
-                "error": {"code": run.error_code, "message": run.error_message, "hint": run.error_hint}
-                if run.error_code
-                else None,
-            }
-        )
+    rows = runs_json(engine, org_id=org_id, limit=limit)
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0

@@ -186,9 +186,3 @@ def still_allowed(engine: Engine, principal: Principal) -> bool:
             return session.get(StaffAccount, principal.id) is not None
         user = session.get(User, principal.id)
         return user is not None and user.status == "active" and user.role == "owner"
-
-
-def failed_attempts(engine: Engine, email: str, *, now: datetime | None = None) -> int:
-    """How many failed attempts count against this email now (for tests and support)."""
-    now = now or utcnow()
-    return _failures_since(engine, email.strip().lower(), now - WINDOW)[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,3 +83,9 @@ def numeric_first(key: str) -> tuple[int, int | str]:
 def empty_counts() -> dict[str, int]:
     """Every count key at zero (a run or Test that planned nothing)."""
     return {key: 0 for key in COUNT_KEYS}
+
+
+def counts_text(counts: Mapping[str, object]) -> str:
+    """The counts that are not zero, for a log line: `users_created=3, teams_created=1` or `no changes`."""
+    changed = [f"{key}={value}" for key, value in counts.items() if isinstance(value, int) and value]
+    return ", ".join(changed) or "no changes"

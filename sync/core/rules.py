@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from sync.core.changes import numeric_first
 from sync.core.employees import ACTIVE_STATUSES, INACTIVE, REQUIRED_ATTRIBUTES, Employee, SkippedRecord
 from sync.core.settings import SyncSettings
 
@@ -79,10 +80,6 @@ def in_scope(employee: Employee, settings: SyncSettings) -> bool:
     return settings.sync_external or employee.employment_type != "external"
 
 
-def _numeric_first(key: str) -> tuple[int, int | str]:
-    return (0, int(key)) if key.isdigit() else (1, key)
-
-
 def _skip_reason(employee: Employee) -> str | None:
     if not employee.email:
         return "No email address in Personio: the employee is skipped."
@@ -109,7 +106,7 @@ def desired_state(
     skipped: set[str] = set()
     out_of_scope: set[str] = set()
     candidates: list[Employee] = []
-    for employee in sorted(employees, key=lambda e: _numeric_first(e.personio_id)):
+    for employee in sorted(employees, key=lambda e: numeric_first(e.personio_id)):
         if not in_scope(employee, settings):
             out_of_scope.add(employee.personio_id)
             continue
@@ -197,7 +194,7 @@ def missing_supervisor_warnings(
         if u.active and u.supervisor_personio_id and u.supervisor_personio_id not in by_id
     )
     warnings: list[SkippedRecord] = []
-    for supervisor_id in sorted(reports, key=_numeric_first):
+    for supervisor_id in sorted(reports, key=numeric_first):
         n = reports[supervisor_id]
         warnings.append(
             SkippedRecord(
@@ -240,7 +237,7 @@ def desired_teams(
             labels[(attribute, key)] = label
 
     order = {a: i for i, a in enumerate(TEAM_SOURCE_ATTRIBUTE)}
-    ordered = sorted(groups, key=lambda k: (order[k[0]], _numeric_first(k[1])))
+    ordered = sorted(groups, key=lambda k: (order[k[0]], numeric_first(k[1])))
     names = unique_names([team_base_name(a, k, labels[(a, k)]) for a, k in ordered])
     return tuple(
         DesiredTeam(

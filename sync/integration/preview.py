@@ -20,7 +20,7 @@ from sync.integration.source import (
     fetch_source,
     load_integration,
     plan_source,
-    team_examples,
+    team_names_per_attribute,
     warnings_json,
 )
 from sync.personio.client import FetchProgress
@@ -82,7 +82,7 @@ def test_integration(
         source = fetch_source(
             integration, settings, on_progress=fetch_progress, client_factory=client_factory
         )
-        examples = team_examples(source.employees, settings)
+        examples = team_names_per_attribute(source.employees, settings)
         report(f"Planning changes for {len(source.employees)} employees", 0.9)
         with read_session(engine) as session:
             plan = plan_source(source, session, org_id, settings)

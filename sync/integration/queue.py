@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
@@ -141,22 +142,29 @@ def release_run(engine: Engine, *, run_id: int, worker_id: str) -> bool:
         return getattr(result, "rowcount", 0) == 1
 
 
+def failed_run_values(error: ErrorInfo, *, now: datetime) -> dict[str, Any]:
+    """The columns of a run that failed at `now`: finished, lease released, the error recorded.
+
+    Every writer of a failed run uses these, so a failure reads the same whoever recorded it.
+    """
+    return {
+        "status": FAILED,
+        "finished_at": now,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "error_code": error.code,
+        "error_message": error.message,
+        "error_hint": error.hint,
+    }
+
+
 def fail_run(engine: Engine, *, run_id: int, worker_id: str, error: ErrorInfo) -> bool:
     """Mark failed a run this worker holds (its executor broke down). False when not ours anymore."""
-    now = utcnow()
     with write_session(engine) as session:
         result = session.execute(
             update(Run)
             .where(col(Run.id) == run_id, col(Run.status) == RUNNING, col(Run.lease_owner) == worker_id)
-            .values(
-                status=FAILED,
-                finished_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-                error_code=error.code,
-                error_message=error.message,
-                error_hint=error.hint,
-            )
+            .values(failed_run_values(error, now=utcnow()))
         )
         return getattr(result, "rowcount", 0) == 1
 
@@ -177,15 +185,7 @@ def fail_expired_runs(engine: Engine, *, now: datetime | None = None) -> list[Ru
             result = session.execute(
                 update(Run)
                 .where(col(Run.id) == run.id, col(Run.status) == RUNNING, col(Run.lease_expires_at) < now)
-                .values(
-                    status=FAILED,
-                    finished_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    error_code=LEASE_EXPIRED_ERROR.code,
-                    error_message=LEASE_EXPIRED_ERROR.message,
-                    error_hint=LEASE_EXPIRED_ERROR.hint,
-                )
+                .values(failed_run_values(LEASE_EXPIRED_ERROR, now=now))
             )
             if getattr(result, "rowcount", 0) == 1:
                 session.refresh(run)

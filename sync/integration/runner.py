@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from storage.clock import utcnow
 from storage.db import read_session, write_session
 from storage.models import Integration, Organization, Run
-from sync.core.changes import empty_counts
+from sync.core.changes import counts_text, empty_counts
 from sync.core.errors import ErrorInfo, SyncError, describe_exception, internal_error
 from sync.core.plan import Change, check_safety
 from sync.core.settings import SyncSettings
@@ -151,7 +151,7 @@ def _apply_and_record(
                     language=settings.language,
                     now=now,
                 )
-            _finish(run, status=queue.SUCCEEDED, counts=plan.counts, now=now)
+            _finish(run, counts=plan.counts, now=now)
             session.add(run)
             integration = session.exec(select(Integration).where(Integration.org_id == org.id)).one()
             record_success(session, run=run, integration=integration)
@@ -160,7 +160,7 @@ def _apply_and_record(
         return _record_failure(engine, run_id, worker_id, failure[0], would_deactivate=failure[1])
     except _LeaseLost:
         return RunOutcome(run_id, queue.FAILED, queue.LEASE_EXPIRED_ERROR, empty_counts())
-    log.info("run %s of org %s succeeded: %s", run_id, org.slug, _summary(plan.counts))
+    log.info("run %s of org %s succeeded: %s", run_id, org.slug, counts_text(plan.counts))
     return RunOutcome(
         run_id,
         queue.SUCCEEDED,
@@ -183,16 +183,13 @@ def _owned_run(session: Session, run_id: int, worker_id: str) -> Run:
     return run
 
 
-def _finish(
-    run: Run, *, status: str, counts: dict[str, int], now: datetime, error: ErrorInfo | None = None
-) -> None:
-    run.status = status
+def _finish(run: Run, *, counts: dict[str, int], now: datetime) -> None:
+    """Record a run that succeeded (a failed one is `queue.failed_run_values`)."""
+    run.status = queue.SUCCEEDED
     run.finished_at = now
     run.counts = dict(counts)
     run.lease_owner = None
     run.lease_expires_at = None
-    if error is not None:
-        run.error_code, run.error_message, run.error_hint = error.code, error.message, error.hint
 
 
 def _record_failure(
@@ -203,7 +200,7 @@ def _record_failure(
             run = _owned_run(session, run_id, worker_id)
         except _LeaseLost:
             return RunOutcome(run_id, queue.FAILED, queue.LEASE_EXPIRED_ERROR, empty_counts())
-        _finish(run, status=queue.FAILED, counts=empty_counts(), now=utcnow(), error=error)
+        run.sqlmodel_update({**queue.failed_run_values(error, now=utcnow()), "counts": empty_counts()})
         session.add(run)
         integration = session.exec(select(Integration).where(Integration.org_id == run.org_id)).first()
         if integration is not None:
@@ -212,8 +209,3 @@ def _record_failure(
             )
     log.warning("run %s failed: %s (%s)", run_id, error.code, error.message)
     return RunOutcome(run_id, queue.FAILED, error, empty_counts())
-
-
-def _summary(counts: dict[str, int]) -> str:
-    shown = [f"{key}={value}" for key, value in counts.items() if value]
-    return ", ".join(shown) or "no changes"

@@ -57,11 +57,16 @@ def is_tested(integration: Integration) -> bool:
     )
 
 
+def default_integration(org_id: int) -> Integration:
+    """An organization's integration before anything was saved: inactive, the defaults. Not stored."""
+    return Integration(org_id=org_id, base_url=personio_base_url(), updated_at=utcnow())
+
+
 def get_integration(session: Session, org_id: int) -> Integration:
     """The organization's integration, created (inactive, defaults) on first use. Flushed, not committed."""
     integration = session.exec(select(Integration).where(Integration.org_id == org_id)).first()
     if integration is None:
-        integration = Integration(org_id=org_id, base_url=personio_base_url(), updated_at=utcnow())
+        integration = default_integration(org_id)
         session.add(integration)
         session.flush()
     return integration

@@ -109,7 +109,7 @@ def plan_source(source: Source, session: Session, org_id: int, settings: SyncSet
         return make_plan(desired, load_directory(session, org_id), settings)
 
 
-def team_examples(employees: list[Employee], settings: SyncSettings) -> dict[str, list[str]]:
+def team_names_per_attribute(employees: list[Employee], settings: SyncSettings) -> dict[str, list[str]]:
     """A few team names each team attribute would create from these employees (for the settings page)."""
     every = replace(settings, team_attributes=TEAM_ATTRIBUTES, sync_external=True)
     examples: dict[str, list[str]] = {a: [] for a in TEAM_ATTRIBUTES}

@@ -35,7 +35,7 @@ from storage.config import (
     SmtpSettings,
     read,
 )
-from storage.db import read_session, write_session
+from storage.db import write_session
 from storage.models import OutboxEmail
 
 log = logging.getLogger("sync.mailer")
@@ -404,12 +404,3 @@ def _record_failure(engine: Engine, item: _Claimed, error: str, config: SmtpConf
             .where(col(OutboxEmail.id) == item.id, col(OutboxEmail.sent_at).is_(None))
             .values(attempts=attempts, last_error=error, next_attempt_at=now + delay)
         )
-
-
-def unsent_messages(engine: Engine, *, org_id: int | None = None) -> Sequence[OutboxEmail]:
-    """Messages still in the outbox (oldest first), for the dashboard and the CLI."""
-    with read_session(engine) as session:
-        query = select(OutboxEmail).where(col(OutboxEmail.sent_at).is_(None)).order_by(col(OutboxEmail.id))
-        if org_id is not None:
-            query = query.where(OutboxEmail.org_id == org_id)
-        return session.exec(query).all()

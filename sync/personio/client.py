@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypedDict, TypeVar, Unpack
+from typing import Any, TypeVar
 
 import httpx
 
@@ -38,38 +38,22 @@ from sync.personio.errors import (
 )
 from sync.personio.pacing import (
     DEFAULT_RATE_LIMIT,
-    Pacer,
     RateLimit,
     backoff_delay,
     parse_retry_after,
     shared_pacer,
 )
 from sync.personio.parsing import (
-    ATTRIBUTE_LABELS,
     MalformedResponse,
     check_required,
     decode_json,
     error_message,
     parse_auth_answer,
-    parse_employee,
     parse_employees_page,
     parse_records,
     record_id,
     says_authorization_invalid,
 )
-
-__all__ = [
-    "ATTRIBUTE_LABELS",
-    "ClientOptions",
-    "FetchProgress",
-    "FetchResult",
-    "Pacer",
-    "PersonioClient",
-    "RateLimit",
-    "SkippedRecord",
-    "fetch_employees",
-    "parse_employee",
-]
 
 logger = logging.getLogger("sync.personio")
 
@@ -121,16 +105,6 @@ class FetchResult:
 
 
 RateLimitSetting = RateLimit | None  # None: no pacing (the caller decides, see pacing.rate_limit_per_minute)
-
-
-class ClientOptions(TypedDict, total=False):
-    """The optional `PersonioClient` settings `fetch_employees(...)` passes through."""
-
-    rate_limit: RateLimitSetting
-    max_attempts: int
-    backoff_base: float
-    timeout: httpx.Timeout | None
-    transport: httpx.BaseTransport | None
 
 
 class _Secret:
@@ -499,24 +473,3 @@ def _token_refused(response: httpx.Response) -> bool:
     not valid"). Other 403s mean the credential may not read employees: signing in again won't help."""
     status = response.status_code
     return status == 401 or (status == 403 and says_authorization_invalid(response.content))
-
-
-def fetch_employees(
-    *,
-    base_url: str,
-    client_id: str,
-    client_secret: str,
-    attributes: Sequence[str] = SYNC_ATTRIBUTES,
-    required: Iterable[str] = REQUIRED_ATTRIBUTES,
-    on_progress: Callable[[FetchProgress], None] | None = None,
-    **options: Unpack[ClientOptions],
-) -> FetchResult:
-    """One fetch with a client of its own (closed afterwards). Raises SyncError as `PersonioClient`."""
-    with PersonioClient(
-        base_url=base_url,
-        client_id=client_id,
-        client_secret=client_secret,
-        on_progress=on_progress,
-        **options,
-    ) as client:
-        return client.fetch_employees(attributes=attributes, required=required)

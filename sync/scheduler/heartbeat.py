@@ -13,9 +13,9 @@ import socket
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, update
-from sqlmodel import col, select
+from sqlmodel import col
 
-from storage.db import read_session, write_session
+from storage.db import write_session
 from storage.models import SchedulerHeartbeat
 
 # Rows of schedulers gone this long are removed when a scheduler starts.
@@ -63,18 +63,3 @@ def forget_old_heartbeats(engine: Engine, *, now: datetime, keep: timedelta = HE
             delete(SchedulerHeartbeat).where(col(SchedulerHeartbeat.last_seen) < now - keep)
         )
         return int(getattr(result, "rowcount", 0) or 0)
-
-
-def live_schedulers(engine: Engine, *, now: datetime, stale_after: timedelta) -> list[SchedulerHeartbeat]:
-    """Scheduler instances not stopped and seen within `stale_after` (for the dashboard)."""
-    with read_session(engine) as session:
-        return list(
-            session.exec(
-                select(SchedulerHeartbeat)
-                .where(
-                    col(SchedulerHeartbeat.stopped_at).is_(None),
-                    col(SchedulerHeartbeat.last_seen) >= now - stale_after,
-                )
-                .order_by(col(SchedulerHeartbeat.started_at))
-            ).all()
-        )

@@ -33,6 +33,7 @@ from storage.clock import utcnow
 from storage.config import DEFAULT_SCHEDULER_TICK_SECONDS, SchedulerSettings, read
 from storage.db import read_session
 from storage.models import Integration, Organization, OutboxEmail, Run
+from sync.core.changes import counts_text
 from sync.core.errors import describe_exception, internal_error
 from sync.core.states import IntegrationState, RunStatus
 from sync.integration import queue
@@ -267,7 +268,7 @@ class Scheduler:
             if run is None:
                 return
             if run.status == RunStatus.SUCCEEDED:
-                log.info("%s succeeded in %.1fs: %s", label, seconds, _counts_text(run.counts))
+                log.info("%s succeeded in %.1fs: %s", label, seconds, counts_text(run.counts))
                 return
             if run.status != RunStatus.FAILED:
                 log.warning("%s is still %s after the runner returned", label, run.status)
@@ -323,11 +324,6 @@ def _trigger_text(run: Run) -> str:
     if who is None and run.triggered_by_staff_id is not None:
         who = f"staff {run.triggered_by_staff_id}"
     return f"{run.trigger}, by {who}" if who else run.trigger
-
-
-def _counts_text(counts: dict[str, object]) -> str:
-    changed = [f"{name}={value}" for name, value in counts.items() if isinstance(value, int) and value]
-    return " ".join(changed) if changed else "no changes"
 
 
 def _log_failure(what: str, exc: BaseException) -> None:

@@ -13,15 +13,13 @@ from sqlalchemy import Engine
 from sqlmodel import col
 from sqlmodel import select as model_select
 
-from storage.clock import utcnow
-from storage.config import personio_base_url
 from storage.db import read_session
 from storage.models import Integration, Organization, Run
 from sync.core.errors import ErrorInfo
-from sync.core.settings import TEAM_ATTRIBUTE_LABELS, TEAM_ATTRIBUTES
+from sync.core.settings import TEAM_ATTRIBUTES
 from sync.core.states import RunStatus
 from sync.core.timetable import describe_schedule
-from sync.integration.settings import is_tested
+from sync.integration.settings import default_integration, is_tested
 from sync.views.runs import run_error
 
 # Shown next to each team checkbox until a Test has fetched real names.
@@ -105,7 +103,7 @@ def integration_view(engine: Engine, org_id: int) -> IntegrationView | None:
             return None
         integration = session.exec(model_select(Integration).where(Integration.org_id == org_id)).first()
         if integration is None:  # never saved: the defaults, without writing anything
-            integration = Integration(org_id=org_id, base_url=personio_base_url(), updated_at=utcnow())
+            integration = default_integration(org_id)
         open_run = session.exec(
             model_select(Run)
             .where(Run.org_id == org_id, col(Run.status).in_((RunStatus.QUEUED, RunStatus.RUNNING)))
@@ -155,7 +153,3 @@ def team_examples(
     """Example team names for an attribute: from the last Test's data when it had some, else generic."""
     names = (fetched or {}).get(attribute) or GENERIC_TEAM_EXAMPLES.get(attribute, [])
     return list(names)[:limit]
-
-
-def team_attribute_options() -> list[tuple[str, str]]:
-    return [(a, TEAM_ATTRIBUTE_LABELS[a]) for a in TEAM_ATTRIBUTES]

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import aliased
-from sqlmodel import col
+from sqlmodel import Session, col
 from sqlmodel import select as model_select
 
 from storage.db import read_session
@@ -23,6 +23,7 @@ from sync.core.errors import ErrorInfo
 from sync.core.states import RunStatus, Trigger
 from sync.views.avatars import automatic_avatar_uri, avatar_uri
 from sync.views.changes import COUNT_LABELS, count_of, total_changes
+from sync.views.times import table_time
 
 PAGE_SIZE = 50
 OPEN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
@@ -48,6 +49,7 @@ class TriggeredBy:
     name: str
     email: str
     avatar: str  # data URI
+    handle: str  # one word for a terminal: the email, the command line's label, or "Automatic"
 
     @property
     def text(self) -> str:
@@ -66,6 +68,10 @@ class RunRow:
     finished_at: datetime | None
     error_message: str | None
     changes: int
+    started_at: datetime | None
+    counts: dict[str, Any]  # as the run recorded them
+    error_code: str | None
+    error_hint: str | None
 
     @property
     def status_label(self) -> str:
@@ -125,19 +131,20 @@ def triggered_by(
     if user is not None and user[2]:
         first, last, email = user
         name = _person_name(first, last, email or "")
-        return TriggeredBy(name=name, email=email or "", avatar=avatar_uri(name, email or ""))
+        return TriggeredBy(
+            name=name, email=email or "", avatar=avatar_uri(name, email or ""), handle=email or ""
+        )
     if staff is not None and staff[1]:
         staff_name, email = staff
         name = f"{staff_name or email} (support)"
-        return TriggeredBy(name=name, email=email or "", avatar=avatar_uri(staff_name or "", email or ""))
+        return TriggeredBy(
+            name=name, email=email or "", avatar=avatar_uri(staff_name or "", email or ""), handle=email or ""
+        )
     if label:
-        return TriggeredBy(name=f"Command line: {label}", email="", avatar=automatic_avatar_uri())
-    return TriggeredBy(name="Automatic", email="", avatar=automatic_avatar_uri())
-
-
-def _table_time(moment: datetime) -> datetime:
-    """Naive UTC for table cells (the column header says UTC)."""
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+        return TriggeredBy(
+            name=f"Command line: {label}", email="", avatar=automatic_avatar_uri(), handle=label
+        )
+    return TriggeredBy(name="Automatic", email="", avatar=automatic_avatar_uri(), handle="Automatic")
 
 
 _TriggerUser = aliased(User)
@@ -162,6 +169,9 @@ def _run_columns() -> Any:
             col(_TriggerUser.email),
             col(_TriggerStaff.name),
             col(_TriggerStaff.email),
+            col(Run.started_at),
+            col(Run.error_code),
+            col(Run.error_hint),
         )
         .select_from(Run)
         .join(Organization, col(Organization.id) == col(Run.org_id))
@@ -187,6 +197,9 @@ def _row(values: Any) -> RunRow:
         u_email,
         s_name,
         s_email,
+        started_at,
+        error_code,
+        error_hint,
     ) = values
     who = triggered_by(
         user=(u_first, u_last, u_email) if u_email else None,
@@ -204,6 +217,10 @@ def _row(values: Any) -> RunRow:
         finished_at=finished_at,
         error_message=error_message,
         changes=total_changes(counts or {}),
+        started_at=started_at,
+        counts=counts,
+        error_code=error_code,
+        error_hint=error_hint,
     )
 
 
@@ -229,6 +246,45 @@ def list_runs(engine: Engine, *, org_id: int | None, page: int = 1, page_size: i
     return RunPage(rows=rows, total=total, page=page, page_size=page_size)
 
 
+def runs_json(engine: Engine, *, org_id: int, limit: int) -> list[dict[str, Any]]:
+    """The organization's latest `limit` runs, newest first, as `python -m sync runs --json` prints them.
+
+    The runs are the Runs page's rows; `changes` and `warnings` count the run's change log
+    and warnings as recorded.
+    """
+    if limit < 1:
+        return []
+    rows = list_runs(engine, org_id=org_id, page_size=limit).rows
+    ids = [row.id for row in rows]
+    with read_session(engine) as session:
+        logged = _rows_per_run(session, col(RunChange.run_id), ids)
+        warned = _rows_per_run(session, col(RunWarning.run_id), ids)
+    return [
+        {
+            "run_id": row.id,
+            "trigger": row.trigger,
+            "triggered_by": row.triggered_by.handle,
+            "status": row.status,
+            "queued_at": row.triggered_at.isoformat(),
+            "started_at": row.started_at.isoformat() if row.started_at else None,
+            "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+            "counts": row.counts,
+            "changes": logged.get(row.id, 0),
+            "warnings": warned.get(row.id, 0),
+            "error": {"code": row.error_code, "message": row.error_message, "hint": row.error_hint}
+            if row.error_code
+            else None,
+        }
+        for row in rows
+    ]
+
+
+def _rows_per_run(session: Session, run_id_column: Any, run_ids: list[int]) -> dict[int, int]:
+    """How many rows of a run's log table (changes, warnings) each of `run_ids` has."""
+    query = select(run_id_column, func.count()).where(run_id_column.in_(run_ids)).group_by(run_id_column)
+    return {run_id: int(rows) for run_id, rows in session.execute(query).all()}
+
+
 def runs_frame(run_page: RunPage, *, with_org: bool = False) -> pd.DataFrame:
     """The page as the Runs table shows it; the `Run` column holds the run id."""
     records = []
@@ -238,7 +294,7 @@ def runs_frame(run_page: RunPage, *, with_org: bool = False) -> pd.DataFrame:
             record["Organization"] = row.org_name
         record.update(
             {
-                "Triggered at": _table_time(row.triggered_at),
+                "Triggered at": table_time(row.triggered_at),
                 "Avatar": row.triggered_by.avatar,
                 "Triggered by": row.triggered_by.text,
                 "Status": row.status_label,
@@ -340,9 +396,9 @@ def changes_per_run(engine: Engine, *, org_id: int | None, limit: int = 200) -> 
         counts = counts or {}
         records.append(
             {
-                "Finished": _table_time(finished_at),
+                "Finished": table_time(finished_at),
                 "Run": run_id,
-                "Label": f"#{run_id} · {_table_time(finished_at):%m-%d %H:%M}",
+                "Label": f"#{run_id} · {table_time(finished_at):%m-%d %H:%M}",
                 "Users": sum(
                     count_of(counts, k)
                     for k in ("users_created", "users_updated", "users_deactivated", "users_reactivated")

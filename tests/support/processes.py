@@ -13,12 +13,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from storage.db import read_session
 from storage.models import SchedulerHeartbeat
@@ -179,6 +180,21 @@ def heartbeat_of(engine: Engine, process: SchedulerProcess) -> SchedulerHeartbea
     """The heartbeat row of a scheduler subprocess (None until it recorded one)."""
     with read_session(engine) as session:
         return session.exec(select(SchedulerHeartbeat).where(SchedulerHeartbeat.pid == process.pid)).first()
+
+
+def live_schedulers(engine: Engine, *, now: datetime, stale_after: timedelta) -> list[SchedulerHeartbeat]:
+    """Scheduler instances not stopped and seen within `stale_after`, oldest first."""
+    with read_session(engine) as session:
+        return list(
+            session.exec(
+                select(SchedulerHeartbeat)
+                .where(
+                    col(SchedulerHeartbeat.stopped_at).is_(None),
+                    col(SchedulerHeartbeat.last_seen) >= now - stale_after,
+                )
+                .order_by(col(SchedulerHeartbeat.started_at))
+            ).all()
+        )
 
 
 def wait_for_ticks(engine: Engine, process: SchedulerProcess, ticks: int = 3) -> None:

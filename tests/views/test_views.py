@@ -11,14 +11,16 @@ from sqlalchemy import Engine, event, insert
 
 from storage.clock import utcnow
 from storage.db import write_session
-from storage.models import Run, SchedulerHeartbeat, table
-from sync.accounts.organizations import create_organization
+from storage.models import Run, RunChange, RunWarning, SchedulerHeartbeat, table
+from sync.accounts.organizations import create_organization, create_staff
+from sync.core.errors import ErrorInfo
+from sync.integration import queue
 from sync.integration.settings import save_settings
 from sync.views.avatars import avatar_uri, initials
 from sync.views.changes import changes_frame, describe_change, filter_changes
 from sync.views.directory import search_frame
 from sync.views.integration import integration_view, team_examples
-from sync.views.runs import list_runs, runs_frame
+from sync.views.runs import list_runs, runs_frame, runs_json
 from sync.views.scheduler import scheduler_status
 from sync.views.support import organizations_overview
 
@@ -68,6 +70,31 @@ def test_ten_thousand_runs_are_read_one_page_at_a_time(engine: Engine, org_id: i
     assert first.rows[0].triggered_at == rows[-1]["queued_at"]
     assert list_runs(engine, org_id=org_id, page=999).page == 200  # past the end: the last page
     assert len(runs_frame(first)) == 50
+
+
+def test_the_command_lines_runs_name_who_started_each_and_count_its_log(engine: Engine, org_id: int) -> None:
+    staff = create_staff(engine, email="sam@support.test", password="correct horse", name="Sam")
+    assert runs_json(engine, org_id=org_id, limit=50) == []
+    with write_session(engine) as session:
+        by_cli = queue.enqueue_run(session, org_id=org_id, trigger="manual", label="cli:ops@host")
+        by_staff = queue.enqueue_run(session, org_id=org_id, trigger="manual", staff_id=staff.id)
+        scheduled = queue.enqueue_run(session, org_id=org_id, trigger="automatic")
+        session.add(RunChange(run_id=by_cli.id, entity="user", action="create", key="a@acme.test"))
+        session.add(RunChange(run_id=by_cli.id, entity="user", action="create", key="b@acme.test"))
+        session.add(RunWarning(run_id=by_cli.id, personio_id="7", reason="No email address"))
+    assert by_staff.id is not None and queue.claim_run(engine, worker_id="w", run_id=by_staff.id)
+    error = ErrorInfo(code="auth_failed", message="Rejected.", hint="New credentials.")
+    assert queue.fail_run(engine, run_id=by_staff.id, worker_id="w", error=error)
+
+    runs = runs_json(engine, org_id=org_id, limit=50)
+
+    assert [r["run_id"] for r in runs] == [scheduled.id, by_staff.id, by_cli.id]
+    assert [r["triggered_by"] for r in runs] == ["Automatic", "sam@support.test", "cli:ops@host"]
+    assert [(r["changes"], r["warnings"]) for r in runs] == [(0, 0), (0, 0), (2, 1)]
+    assert runs[1]["status"] == "failed" and runs[1]["started_at"] and runs[1]["finished_at"]
+    assert runs[1]["error"] == {"code": "auth_failed", "message": "Rejected.", "hint": "New credentials."}
+    assert runs[0]["error"] is None and runs[0]["started_at"] is None and runs[0]["counts"] == {}
+    assert [r["run_id"] for r in runs_json(engine, org_id=org_id, limit=1)] == [scheduled.id]
 
 
 @pytest.mark.parametrize(
