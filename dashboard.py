@@ -17,7 +17,7 @@ from pages import _ui
 st.set_page_config(page_title="Personio Sync", page_icon=":material/sync_alt:", layout="wide")
 
 HOME = "home"
-who = _ui.principal()
+who = _ui.gate()  # every rerun: a person who lost access gets the login page
 
 if who is None:
     home = st.Page("pages/login.py", title="Log in", icon=":material/login:", url_path=HOME, default=True)

@@ -22,11 +22,14 @@ OPEN_DIALOG_KEY = "integration_open_dialog"
 
 
 def close_dialog() -> None:
+    if _ui.gate() is None:  # also the dialogs' on_dismiss callback: no access, no action
+        return
     st.session_state.pop(OPEN_DIALOG_KEY, None)
 
 
 @st.dialog("Activate the Personio integration", width="medium", on_dismiss=close_dialog)
 def activate_dialog(engine: Engine, current: IntegrationView, *, user_id: int) -> None:
+    _ui.require_access(role="owner")  # a click in a dialog reruns only the dialog
     language = LANGUAGES.get(current.language, current.language)
     st.markdown(
         f"""When you activate:
@@ -59,6 +62,7 @@ You can deactivate at any time; settings and history are kept."""
 
 @st.dialog("Deactivate the Personio integration", on_dismiss=close_dialog)
 def deactivate_dialog(engine: Engine, org_id: int) -> None:
+    _ui.require_access(role="owner")  # a click in a dialog reruns only the dialog
     st.markdown(
         "Automatic runs stop. Users and teams stay as they are, and your settings and run history "
         "are kept. You can activate again at any time."

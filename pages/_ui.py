@@ -13,13 +13,35 @@ from sqlalchemy import Engine
 from storage.clock import utcnow
 from storage.config import database_url
 from storage.db import make_engine
-from sync.accounts.login import Principal, still_allowed
+from sync.accounts.login import Access, Principal, PrincipalKind, current_access
 from sync.core.errors import ErrorInfo
 from sync.views.times import as_utc
 
 PRINCIPAL_KEY = "principal"
 FLASH_KEY = "flash"
+LOGGED_OUT_KEY = "logged_out_because"
 OWNER_ONLY = "Available for users with role Owner"
+STAFF_ONLY = "This page is for support staff."
+# What the login page says to someone the gate logged out: (message, hint).
+ACCESS_LOST: dict[Access, tuple[str, str]] = {
+    Access.ACCOUNT_GONE: (
+        "You were logged out: this account no longer exists.",
+        "Ask your account manager if you still need access.",
+    ),
+    Access.DEACTIVATED: (
+        "You were logged out: your account is deactivated.",
+        "Ask an owner of your organization to reactivate it.",
+    ),
+    Access.NOT_OWNER: (
+        OWNER_ONLY,
+        "You were logged out because your account no longer has the role Owner. "
+        "Ask an owner of your organization for the change you need.",
+    ),
+    Access.ORGANIZATION_GONE: (
+        "You were logged out: your organization no longer exists.",
+        "Ask your account manager.",
+    ),
+}
 
 
 @st.cache_resource(show_spinner=False)
@@ -46,22 +68,53 @@ def log_out() -> None:
         del st.session_state[key]
 
 
-def require_principal() -> Principal:
+def gate() -> Principal | None:
+    """The session's Principal while the database still lets it in, else None (logged out).
+
+    The one access check: the router calls it on every rerun, pages, fragments and dialogs
+    through `require_access`, and callbacks directly (`if _ui.gate() is None: return`).
+    An account that was deleted, demoted or deactivated, or whose organization is gone,
+    is logged out here, so the next script run shows the login page and says why.
+    """
     who = principal()
     if who is None:
-        st.stop()
+        return None
+    access = current_access(engine(), who)
+    if access is Access.ALLOWED:
+        return who
+    log_out()
+    st.session_state[LOGGED_OUT_KEY] = access
+    return None
+
+
+def require_access(role: PrincipalKind | None = None) -> Principal:
+    """The gate for a page, fragment or dialog: call it first, before anything acts.
+
+    Without access it reruns the whole app (the router then shows the login page), so
+    the click that led here does nothing; a fragment's rerun would not reach the router.
+    A person of another `role` sees whom the page is for, and nothing more.
+    """
+    who = gate()
+    if who is None:
+        st.rerun()
     assert who is not None
-    return who
-
-
-def require_owner() -> Principal:
-    """The logged-in owner; anyone else sees that the page is for owners and nothing more."""
-    who = require_principal()
-    if not who.is_owner or who.org_id is None or not still_allowed(engine(), who):
-        st.info(OWNER_ONLY, icon=":material/lock:")
-        st.caption("Ask an owner of your organization for the change you need.")
+    if role is not None and who.kind != role:
+        if role == "owner":
+            st.info(OWNER_ONLY, icon=":material/lock:")
+            st.caption("Ask an owner of your organization for the change you need.")
+        else:
+            st.info(STAFF_ONLY, icon=":material/lock:")
         st.stop()
     return who
+
+
+def show_why_logged_out() -> None:
+    """On the login page: why the gate logged this session out, once."""
+    access = st.session_state.pop(LOGGED_OUT_KEY, None)
+    if access in ACCESS_LOST:
+        message, hint = ACCESS_LOST[access]
+        st.info(message, icon=":material/lock:")
+        st.caption(hint)
 
 
 def flash(kind: str, text: str) -> None:

@@ -7,7 +7,7 @@ import streamlit as st
 from pages import _ui
 from sync.views.directory import directory_frames, search_frame
 
-who = _ui.require_owner()
+who = _ui.require_access(role="owner")
 assert who.org_id is not None
 engine = _ui.engine()
 

@@ -28,7 +28,7 @@ REFRESH_SECONDS = 2.0
 LANGUAGE_NAMES_IN_ENGLISH = {"en": "English", "de": "German", "fr": "French", "es": "Spanish"}
 
 
-who = _ui.require_owner()
+who = _ui.require_access(role="owner")
 engine = _ui.engine()
 assert who.org_id is not None
 org_id: int = who.org_id
@@ -96,6 +96,7 @@ open_at_start = view.open_run.id if view.open_run else None
 
 @st.fragment(run_every=REFRESH_SECONDS if open_at_start else None)
 def banner() -> None:
+    _ui.require_access(role="owner")  # a click here reruns only this fragment, not the router
     current = integration_view(engine, org_id)
     if current is None:
         st.stop()

@@ -12,6 +12,7 @@ with centre:
     st.space("large")
     st.title("Personio Sync")
     st.caption("Keep your learning platform's users and teams in step with Personio.")
+    _ui.show_why_logged_out()
     with st.form("login", border=True):
         email = st.text_input("Email", key="login_email", placeholder="you@company.com")
         password = st.text_input("Password", type="password", key="login_password")

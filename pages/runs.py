@@ -41,7 +41,7 @@ COUNT_GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
     ("Memberships", [("memberships_added", "Added"), ("memberships_removed", "Removed")]),
 ]
 
-who = _ui.require_principal()
+who = _ui.require_access()
 engine = _ui.engine()
 
 if who.is_staff:
@@ -52,7 +52,7 @@ if who.is_staff:
     choice = picker.selectbox("Organization", list(names), format_func=lambda i: names[i], key="runs_org")
     org_id: int | None = None if choice == ALL else int(choice)
 else:
-    who = _ui.require_owner()
+    who = _ui.require_access(role="owner")
     org_id = who.org_id
     assert org_id is not None
     st.title("Sync runs")
@@ -136,6 +136,7 @@ open_at_start = has_open_run(engine, org_id=org_id)
 
 @st.fragment(run_every=refresh_seconds(open_run=open_at_start))
 def runs_table() -> None:
+    _ui.require_access(role=who.kind)  # a click here reruns only this fragment, not the router
     if has_open_run(engine, org_id=org_id) != open_at_start:
         st.rerun()  # a run started or finished: redraw the page, the chart and the timer
     page_key = f"runs_page_{org_id}"

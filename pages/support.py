@@ -21,10 +21,7 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-who = _ui.require_principal()
-if not who.is_staff:
-    st.info("This page is for support staff.", icon=":material/lock:")
-    st.stop()
+who = _ui.require_access(role="staff")
 engine = _ui.engine()
 
 st.title("Organizations")

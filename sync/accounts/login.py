@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Literal
 
 from sqlalchemy import Engine, delete, func
@@ -175,14 +176,44 @@ def _check(engine: Engine, email_key: str, password: str) -> tuple[Principal | N
     return None, refusal
 
 
+class Access(StrEnum):
+    """Whether the account behind a session may still use the dashboard, and if not, why."""
+
+    ALLOWED = "allowed"
+    ACCOUNT_GONE = "account_gone"  # the staff account or the user no longer exists
+    DEACTIVATED = "deactivated"  # the owner's user was deactivated
+    NOT_OWNER = "not_owner"  # the owner was given another role
+    ORGANIZATION_GONE = "organization_gone"
+
+
+def current_access(engine: Engine, principal: Principal) -> Access:
+    """The account's state now, read from the database (a session's Principal can be stale).
+
+    Staff: the account still exists under the same email (an id can be reused after a
+    delete). Owners: the user is still an active owner of the same organization, and the
+    organization still exists.
+    """
+    with read_session(engine) as session:
+        if principal.is_staff:
+            staff = session.get(StaffAccount, principal.id)
+            gone = staff is None or staff.email != principal.email
+            return Access.ACCOUNT_GONE if gone else Access.ALLOWED
+        user = session.get(User, principal.id)
+        if user is None or user.org_id != principal.org_id:
+            return Access.ACCOUNT_GONE
+        if session.get(Organization, user.org_id) is None:
+            return Access.ORGANIZATION_GONE
+        if user.status != "active":
+            return Access.DEACTIVATED
+        if user.role != "owner":
+            return Access.NOT_OWNER
+        return Access.ALLOWED
+
+
 def still_allowed(engine: Engine, principal: Principal) -> bool:
     """True while the account behind a session may still use the dashboard.
 
     An owner who was demoted or deactivated, or a deleted staff account, loses access
     at the next page load, not only at the next login.
     """
-    with read_session(engine) as session:
-        if principal.is_staff:
-            return session.get(StaffAccount, principal.id) is not None
-        user = session.get(User, principal.id)
-        return user is not None and user.status == "active" and user.role == "owner"
+    return current_access(engine, principal) is Access.ALLOWED

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from storage.clock import utcnow
-from storage.db import write_session
-from storage.models import User
+from storage.db import read_session, write_session
+from storage.models import Integration, Organization, Run, StaffAccount, User
 from sync.accounts.organizations import create_organization, create_staff
 from sync.accounts.passwords import hash_password
 from sync.integration.lifecycle import set_addon
@@ -146,3 +147,121 @@ def test_log_out_returns_to_the_login_form(engine: Engine, org_id: int) -> None:
     assert not app.exception
     assert "principal" not in app.session_state
     assert app.text_input(key="login_email")
+
+
+def shows_the_login_page(app: AppTest) -> bool:
+    """What a logged-out person sees: the login form, no session, no sidebar of a role."""
+    return (
+        "principal" not in app.session_state
+        and bool(app.text_input(key="login_email"))
+        and not [b for b in app.button if b.key == "logout"]
+    )
+
+
+def delete_staff(engine: Engine, email: str) -> None:
+    with write_session(engine) as session:
+        staff = session.exec(select(StaffAccount).where(StaffAccount.email == email)).one()
+        session.delete(staff)
+
+
+def change_owner(engine: Engine, app: AppTest, **fields: str) -> None:
+    with write_session(engine) as session:
+        owner = session.get(User, app.session_state["principal"].id)
+        assert owner is not None
+        for field, value in fields.items():
+            setattr(owner, field, value)
+        session.add(owner)
+
+
+def pause_on_a_safety_stop(engine: Engine, org_id: int) -> None:
+    now = utcnow()
+    with write_session(engine) as session:
+        run = Run(
+            org_id=org_id,
+            trigger="automatic",
+            status="failed",
+            queued_at=now,
+            finished_at=now,
+            error_code="safety_stop",
+            error_message="The run would deactivate 19 of 40 synced users (48%), more than the 25% allowed.",
+            error_hint="Check Personio. If the deactivations are right, approve the run.",
+        )
+        session.add(run)
+        session.flush()
+        integration = session.exec(select(Integration).where(Integration.org_id == org_id)).one()
+        integration.state = "paused"
+        integration.paused_run_id = run.id
+        session.add(integration)
+
+
+def queued_runs(engine: Engine) -> list[Run]:
+    with read_session(engine) as session:
+        return list(session.exec(select(Run).where(Run.status == "queued")).all())
+
+
+def test_a_deleted_staff_account_cannot_switch_an_addon_and_sees_the_login_page(
+    engine: Engine, org_id: int
+) -> None:
+    app = app_logged_in(engine, STAFF, PASSWORD)
+    app.selectbox(key="support_org").set_value(org_id).run()
+    delete_staff(engine, STAFF)
+    app.toggle(key=f"support_addon_{org_id}").set_value(False).run()
+    assert not app.exception
+    with read_session(engine) as session:
+        org = session.get(Organization, org_id)
+    assert org is not None and org.addon_enabled is True
+    assert shows_the_login_page(app)
+    assert "You were logged out: this account no longer exists." in [i.value for i in app.info]
+    assert "now disabled" not in page_text(app)
+
+
+def test_a_deleted_staff_account_cannot_open_an_organizations_runs(engine: Engine, org_id: int) -> None:
+    app = app_logged_in(engine, STAFF, PASSWORD)
+    delete_staff(engine, STAFF)
+    app.button(key="support_open_runs").click().run()
+    assert not app.exception
+    assert shows_the_login_page(app)
+    assert "Sync runs" not in [t.value for t in app.title]
+    assert not app.dataframe
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"role": "member"}, "Available for users with role Owner"),
+        ({"status": "deactivated"}, "You were logged out: your account is deactivated."),
+    ],
+    ids=["demoted", "deactivated"],
+)
+def test_an_owner_who_lost_the_role_cannot_approve_a_safety_stop(
+    engine: Engine, org_id: int, change: dict[str, str], reason: str
+) -> None:
+    pause_on_a_safety_stop(engine, org_id)
+    app = app_logged_in(engine, OWNER, PASSWORD)
+    approve = app.button(key="approve_safety")
+    change_owner(engine, app, **change)
+    approve.click().run()
+    assert not app.exception
+    assert queued_runs(engine) == []
+    assert shows_the_login_page(app)
+    assert reason in [i.value for i in app.info]
+    assert not [b for b in app.button if b.key == "approve_safety"]
+
+
+@pytest.mark.parametrize(
+    "change", [{"role": "member"}, {"status": "deactivated"}], ids=["demoted", "deactivated"]
+)
+def test_an_owner_who_lost_the_role_cannot_open_a_runs_details(
+    engine: Engine, org_id: int, change: dict[str, str]
+) -> None:
+    pause_on_a_safety_stop(engine, org_id)  # one failed run in the table
+    app = app_logged_in(engine, OWNER, PASSWORD)
+    app.switch_page("pages/runs.py").run()
+    assert "Select a run in the table" in page_text(app)
+    change_owner(engine, app, **change)
+    app.session_state[f"runs_table_{org_id}_1"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    app.run()
+    assert not app.exception
+    assert shows_the_login_page(app)
+    assert not [s for s in app.subheader if s.value.startswith("Run #")]
+    assert "deactivate 19 of 40" not in page_text(app)

@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from storage.clock import utcnow
 from storage.db import read_session, write_session
-from storage.models import Organization, Run, User
+from storage.models import Integration, Organization, Run, StaffAccount, User
 from sync.accounts.organizations import create_organization, create_staff
 from sync.accounts.passwords import hash_password
 from sync.integration.lifecycle import run_now
@@ -196,3 +196,66 @@ def test_member_is_refused_with_a_clear_message(
     page.get_by_text("This dashboard is available for users with role Owner").wait_for()
     page.get_by_role("textbox", name="Email").wait_for()
     assert page.get_by_role("link", name="Runs").count() == 0
+
+
+def test_a_deleted_staff_account_is_refused_at_its_next_click(
+    engine: Engine, dashboard_server: DashboardServer, browser_page: Any
+) -> None:
+    acme = create_organization(engine, slug="acme", name="Acme", owner_email=OWNER, owner_password=PASSWORD)
+    create_staff(engine, email=STAFF, password=PASSWORD, name="Sam Support")
+    page = browser_page
+    log_in(page, dashboard_server, STAFF, PASSWORD)
+    page.get_by_role("heading", name="Organizations").wait_for()
+    choose(page, "Organization", "Acme (acme)")
+    with write_session(engine) as session:
+        session.delete(session.exec(select(StaffAccount).where(StaffAccount.email == STAFF)).one())
+
+    page.get_by_text("Personio add-on enabled").click()
+    page.get_by_text("You were logged out: this account no longer exists.").wait_for()
+    page.get_by_role("textbox", name="Email").wait_for()
+    wait_for_app(page)
+    with read_session(engine) as session:
+        assert session.get(Organization, acme.id).addon_enabled is True  # type: ignore[union-attr]
+    assert page.get_by_text("The Personio add-on is now disabled").count() == 0
+    assert page.get_by_role("link", name="Runs").count() == 0
+
+
+def test_a_demoted_owner_is_refused_when_approving_a_safety_stop(
+    engine: Engine, dashboard_server: DashboardServer, browser_page: Any
+) -> None:
+    org = create_organization(engine, slug="acme", name="Acme", owner_email=OWNER, owner_password=PASSWORD)
+    now = utcnow()
+    with write_session(engine) as session:
+        stopped = Run(
+            org_id=org.id,  # type: ignore[arg-type]
+            trigger="automatic",
+            status="failed",
+            queued_at=now,
+            finished_at=now,
+            error_code="safety_stop",
+            error_message="The run would deactivate 19 of 40 synced users (48%), more than the 25% allowed.",
+            error_hint="Check Personio. If the deactivations are right, approve the run.",
+        )
+        session.add(stopped)
+        session.flush()
+        integration = session.exec(select(Integration).where(Integration.org_id == org.id)).one()
+        integration.state = "paused"
+        integration.paused_run_id = stopped.id
+        session.add(integration)
+    page = browser_page
+    log_in(page, dashboard_server, OWNER, PASSWORD)
+    approve = page.get_by_role("button", name="Approve these deactivations and run now")
+    approve.wait_for()
+    with write_session(engine) as session:
+        owner = session.exec(select(User).where(User.email_key == OWNER)).one()
+        owner.role = "member"
+        session.add(owner)
+
+    approve.click()  # inside the banner fragment: only the fragment reruns
+    page.get_by_role("textbox", name="Email").wait_for()
+    page.get_by_text("Available for users with role Owner").wait_for()
+    wait_for_app(page)
+    with read_session(engine) as session:
+        runs = session.exec(select(Run)).all()
+    assert [run.id for run in runs] == [stopped.id]  # no approved run was queued
+    assert page.get_by_role("button", name="Approve these deactivations and run now").count() == 0

@@ -11,12 +11,14 @@ from sqlmodel import col, func, select
 
 from storage.clock import utcnow
 from storage.db import read_session, write_session
-from storage.models import LoginAttempt, User
+from storage.models import LoginAttempt, StaffAccount, User
 from sync.accounts.login import (
     MAX_FAILURES,
     WINDOW,
+    Access,
     LoginRefused,
     authenticate,
+    current_access,
     still_allowed,
 )
 from sync.accounts.organizations import create_organization, create_staff
@@ -158,3 +160,38 @@ def test_a_demoted_owner_loses_access_at_the_next_page_load(engine: Engine, org_
         owner.role = "member"
         session.add(owner)
     assert not still_allowed(engine, principal)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"role": "admin"}, Access.NOT_OWNER),
+        ({"status": "deactivated"}, Access.DEACTIVATED),
+        ({}, Access.ALLOWED),
+    ],
+)
+def test_an_owners_access_follows_the_database_not_the_session(
+    engine: Engine, org_id: int, change: dict[str, str], expected: Access
+) -> None:
+    principal = authenticate(engine, "olga.owner@acme.test", PASSWORD)
+    with write_session(engine) as session:
+        owner = session.get(User, principal.id)
+        assert owner is not None
+        for field, value in change.items():
+            setattr(owner, field, value)
+        session.add(owner)
+    assert current_access(engine, principal) is expected
+
+
+def test_a_deleted_staff_account_loses_access_even_when_its_id_is_reused(engine: Engine) -> None:
+    create_staff(engine, email="sam@support.test", password=PASSWORD)
+    principal = authenticate(engine, "sam@support.test", PASSWORD)
+    assert current_access(engine, principal) is Access.ALLOWED
+    with write_session(engine) as session:
+        staff = session.get(StaffAccount, principal.id)
+        assert staff is not None
+        session.delete(staff)
+    assert current_access(engine, principal) is Access.ACCOUNT_GONE
+    newcomer = create_staff(engine, email="newcomer@support.test", password=PASSWORD)
+    assert newcomer.id == principal.id  # SQLite hands the freed id to the next account
+    assert current_access(engine, principal) is Access.ACCOUNT_GONE
