@@ -5,29 +5,40 @@
 `LoginAttempt`; after `MAX_FAILURES` within `WINDOW` further attempts for that
 email are refused without checking the password, so guessing is slow for everyone
 and the refusal does not tell whether the password was right.
+
+An attempt is reserved (counted and recorded in one write transaction, one email at a
+time) before its password is checked, so logins racing in parallel check at most
+`MAX_FAILURES` passwords per email and window. An email without an account costs the
+same argon2 verification as one with an account, so the time of an answer does not
+tell whether the account exists.
 """
 
 from __future__ import annotations
 
 import math
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from sqlalchemy import Engine, delete, func
-from sqlmodel import col, select
+from sqlalchemy import Engine, delete, func, text
+from sqlmodel import Session, col, select
 
 from storage.clock import utcnow
-from storage.db import read_session, write_session
+from storage.db import is_sqlite, read_session, write_session
 from storage.models import LoginAttempt, Organization, StaffAccount, User
-from sync.accounts.passwords import verify_password
+from sync.accounts.passwords import hash_password, verify_password
 from sync.core.errors import ReadableError
 
 MAX_FAILURES = 5
 WINDOW = timedelta(minutes=15)
 
 PrincipalKind = Literal["owner", "staff"]
+
+# Verified instead of a real hash when an email has no account with a password, so that
+# such a refusal costs the same argon2 work as a wrong password. Made once, at import.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -69,21 +80,42 @@ def _display_name(first_name: str, last_name: str, email: str) -> str:
     return name or email
 
 
-def _failures_since(engine: Engine, email_key: str, since: datetime) -> tuple[int, datetime | None]:
-    with read_session(engine) as session:
-        row = session.exec(
-            select(func.count(), func.min(LoginAttempt.attempted_at)).where(
-                LoginAttempt.email_key == email_key, col(LoginAttempt.attempted_at) >= since
-            )
-        ).one()
+def _failures_since(session: Session, email_key: str, since: datetime) -> tuple[int, datetime | None]:
+    row = session.exec(
+        select(func.count(), func.min(LoginAttempt.attempted_at)).where(
+            LoginAttempt.email_key == email_key, col(LoginAttempt.attempted_at) >= since
+        )
+    ).one()
     return int(row[0]), row[1]
 
 
-def _record_failure(engine: Engine, email_key: str, now: datetime) -> None:
+def _reserve_attempt(engine: Engine, email_key: str, now: datetime) -> int:
+    """Count this email's attempts in the window and record one more, in one write transaction.
+
+    Returns the new attempt's id; raises LoginRefused(throttled) instead at the limit. SQLite's
+    write lock (BEGIN IMMEDIATE) serializes the transactions; on PostgreSQL a transaction-scoped
+    advisory lock on the email does, so two logins never both see room for one more.
+    """
     with write_session(engine) as session:
-        session.add(LoginAttempt(email_key=email_key, attempted_at=now))
+        if not is_sqlite(engine):
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": email_key})
+        failures, oldest = _failures_since(session, email_key, now - WINDOW)
+        if failures >= MAX_FAILURES:
+            retry_at = (oldest or now) + WINDOW
+            raise _throttled(max(1, math.ceil((retry_at - now).total_seconds() / 60)))
+        attempt = LoginAttempt(email_key=email_key, attempted_at=now)
+        session.add(attempt)
         # Old rows are no use for throttling; keep the table small.
         session.execute(delete(LoginAttempt).where(col(LoginAttempt.attempted_at) < now - 4 * WINDOW))
+        session.flush()
+        assert attempt.id is not None
+        return attempt.id
+
+
+def _release_attempt(engine: Engine, attempt_id: int) -> None:
+    """The reserved attempt was no failure (right password, missing role): it does not count."""
+    with write_session(engine) as session:
+        session.execute(delete(LoginAttempt).where(col(LoginAttempt.id) == attempt_id))
 
 
 def _clear_failures(engine: Engine, email_key: str) -> None:
@@ -122,18 +154,14 @@ def authenticate(engine: Engine, email: str, password: str, *, now: datetime | N
         raise LoginRefused(
             "missing", "Enter your email and your password.", "Both fields are needed to log in."
         )
-    failures, oldest = _failures_since(engine, email_key, now - WINDOW)
-    if failures >= MAX_FAILURES:
-        retry_at = (oldest or now) + WINDOW
-        raise _throttled(max(1, math.ceil((retry_at - now).total_seconds() / 60)))
-
+    attempt_id = _reserve_attempt(engine, email_key, now)  # a failure until the password is right
     principal, refusal = _check(engine, email_key, password)
     if principal is not None:
         _clear_failures(engine, email_key)
         return principal
     if refusal is not None:  # the password was right; the role is what is missing
+        _release_attempt(engine, attempt_id)
         raise refusal
-    _record_failure(engine, email_key, now)
     raise WRONG_CREDENTIALS
 
 
@@ -150,6 +178,9 @@ def _check(engine: Engine, email_key: str, password: str) -> tuple[Principal | N
             )
             .order_by(col(User.id))
         ).all()
+    if not users and (staff is None or not staff.password_hash):
+        verify_password(_DUMMY_HASH, password)  # no account to check: the same work all the same
+        return None, None
     if staff is not None and staff.id is not None and verify_password(staff.password_hash, password):
         return (
             Principal(kind="staff", id=staff.id, name=staff.name or staff.email, email=staff.email),

@@ -6,6 +6,11 @@ office/department/team as `{"type", "attributes": {"id", "name"}}`. Parsing is t
 that; only a record whose id cannot be read is refused (`UnreadableRecord`), and the client reports
 it as a skipped record instead of failing the run. An answer that cannot be read as a whole raises
 `MalformedResponse`, which the client refetches once.
+
+Every text value loses its control characters (C0, DEL, C1) and the bidi override and isolate
+characters before anything else sees it: PostgreSQL refuses NUL in text, and an override makes
+`RTL\u202egpj.exe` show as `RTLexe.jpg`. Tabs and line breaks become a space. A record that lost
+some is kept and gets a warning; an email that held any is made invalid (see `_email`).
 """
 
 from __future__ import annotations
@@ -72,21 +77,26 @@ def parse_employee(attributes: Mapping[str, Any]) -> Employee:
 
     Raises UnreadableRecord when the id is absent or not an integer/string id.
     """
-    personio_id = _id(_value(attributes.get("id")))
+    return _read_employee(attributes, None)
+
+
+def _read_employee(attributes: Mapping[str, Any], removed: list[str] | None) -> Employee:
+    """parse_employee; each text that lost control characters is appended to `removed`."""
+    personio_id = _id(_value(attributes.get("id")), removed)
     if personio_id is None:
         raise UnreadableRecord("Personio sent an employee record without a readable id.")
     return Employee(
         personio_id=personio_id,
-        first_name=_text(_value(attributes.get("first_name"))) or "",
-        last_name=_text(_value(attributes.get("last_name"))) or "",
+        first_name=_text(_value(attributes.get("first_name")), removed) or "",
+        last_name=_text(_value(attributes.get("last_name")), removed) or "",
         email=_email(_value(attributes.get("email"))),
-        status=_lower(_value(attributes.get("status"))),
-        position=_text(_value(attributes.get("position"))),
-        supervisor_id=_supervisor_id(_value(attributes.get("supervisor"))),
-        department=_org_unit(_value(attributes.get("department"))),
-        team=_org_unit(_value(attributes.get("team"))),
-        office=_org_unit(_value(attributes.get("office"))),
-        employment_type=_lower(_value(attributes.get("employment_type"))),
+        status=_lower(_value(attributes.get("status")), removed),
+        position=_text(_value(attributes.get("position")), removed),
+        supervisor_id=_supervisor_id(_value(attributes.get("supervisor")), removed),
+        department=_org_unit(_value(attributes.get("department")), removed),
+        team=_org_unit(_value(attributes.get("team")), removed),
+        office=_org_unit(_value(attributes.get("office")), removed),
+        employment_type=_lower(_value(attributes.get("employment_type")), removed),
     )
 
 
@@ -115,51 +125,89 @@ def _value(attribute: object) -> object:
     return attribute
 
 
-def _id(value: object) -> str | None:
+# Tab, line feed, vertical tab, form feed, carriage return: a space. Names and emails never need them.
+_BREAKS = "\t\n\x0b\x0c\r"
+# The rest of C0, DEL, C1, and the bidi embeddings/overrides (U+202A-202E) and isolates (U+2066-2069).
+_CONTROLS = "".join(
+    [
+        *(chr(c) for c in range(0x20) if chr(c) not in _BREAKS),
+        *(chr(c) for c in range(0x7F, 0xA0)),
+        *(chr(c) for c in range(0x202A, 0x202F)),
+        *(chr(c) for c in range(0x2066, 0x206A)),
+    ]
+)
+_CLEAN = str.maketrans({**dict.fromkeys(_BREAKS, " "), **dict.fromkeys(_CONTROLS)})
+_BLANK = str.maketrans(dict.fromkeys(_BREAKS + _CONTROLS, " "))
+
+
+def _clean(text: str, removed: list[str] | None = None) -> str:
+    """`text` without control and bidi characters, tabs and line breaks as a space, stripped.
+
+    When that removed more than surrounding whitespace, `text` is appended to `removed`.
+    """
+    # isprintable() is false for every character removed here (and for a few kept, such as a
+    # no-break space): a fast test first, as almost no value holds any of them.
+    if text.isprintable():
+        return text.strip()
+    cleaned = text.translate(_CLEAN).strip()
+    if removed is not None and cleaned != text.strip():
+        removed.append(text)
+    return cleaned
+
+
+def _id(value: object, removed: list[str] | None = None) -> str | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, str) and value.strip():
-        return value.strip()
+    if isinstance(value, str):
+        return _clean(value, removed) or None
     return None
 
 
-def _text(value: object) -> str | None:
-    """A stripped string; None for null, "" and values that are not text or numbers."""
+def _text(value: object, removed: list[str] | None = None) -> str | None:
+    """A stripped string without control characters; None for null, "" and values that are not
+    text or numbers."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
         value = str(value)
     if not isinstance(value, str):
         return None
-    return value.strip() or None
+    return _clean(value, removed) or None
 
 
-def _lower(value: object) -> str | None:
-    text = _text(value)
+def _lower(value: object, removed: list[str] | None = None) -> str | None:
+    text = _text(value, removed)
     return None if text is None else text.lower()
 
 
 def _email(value: object) -> str | None:
     # Personio stores what HR typed: " Anna.Berg@Example.com " is anna.berg@example.com.
+    # An address with a control character inside is not the one HR meant, and removing it could
+    # make someone else's. Each becomes a space instead, so the rules skip the employee as having
+    # an invalid email, with their usual warning, and leave an existing user as it is.
+    if isinstance(value, str) and not value.isprintable():
+        address = value.strip()
+        if any(char in _BREAKS or char in _CONTROLS for char in address):
+            return address.translate(_BLANK).lower()
     text = _text(value)
     return None if text is None else text.lower()
 
 
-def _supervisor_id(value: object) -> str | None:
+def _supervisor_id(value: object, removed: list[str] | None = None) -> str | None:
     """Supervisor as a nested short Employee (`{"type", "attributes": {"id": {...}}}`), a bare id, or null."""
     if isinstance(value, dict):
         attributes = value.get("attributes")
         if isinstance(attributes, dict):
-            return _id(_value(attributes.get("id")))
-        return _id(_value(value.get("id")))
-    return _id(value)
+            return _id(_value(attributes.get("id")), removed)
+        return _id(_value(value.get("id")), removed)
+    return _id(value, removed)
 
 
-def _org_unit(value: object) -> OrgUnit | None:
+def _org_unit(value: object, removed: list[str] | None = None) -> OrgUnit | None:
     """`{"type": "Office", "attributes": {"id": 1, "name": "Munich"}}` -> OrgUnit("1", "Munich").
 
     null, "" and a unit without a readable id -> None.
@@ -168,10 +216,10 @@ def _org_unit(value: object) -> OrgUnit | None:
         return None
     attributes = value.get("attributes")
     fields = attributes if isinstance(attributes, dict) else value
-    unit_id = _id(_value(fields.get("id")))
+    unit_id = _id(_value(fields.get("id")), removed)
     if unit_id is None:
         return None
-    return OrgUnit(id=unit_id, name=_text(_value(fields.get("name"))) or "")
+    return OrgUnit(id=unit_id, name=_text(_value(fields.get("name")), removed) or "")
 
 
 # -- whole answers ---------------------------------------------------------------------------
@@ -231,7 +279,8 @@ def parse_employees_page(payload: Any) -> EmployeesPage:
 
 
 def parse_records(records: Iterable[Any]) -> tuple[list[Employee], list[SkippedRecord], frozenset[str]]:
-    """Raw `data[]` items -> (employees, skipped records, attribute keys seen in at least one record)."""
+    """Raw `data[]` items -> (employees, skipped records and warnings, attribute keys seen in at least
+    one record). A record whose text lost control characters is kept, with a warning."""
     employees: list[Employee] = []
     skipped: list[SkippedRecord] = []
     present: set[str] = set()
@@ -241,10 +290,20 @@ def parse_records(records: Iterable[Any]) -> tuple[list[Employee], list[SkippedR
             skipped.append(SkippedRecord(None, "Personio sent an employee record without attributes."))
             continue
         present.update(attributes)  # JSON object keys are strings
+        removed: list[str] = []
         try:
-            employees.append(parse_employee(attributes))
+            employees.append(_read_employee(attributes, removed))
         except UnreadableRecord as bad:
             skipped.append(SkippedRecord(bad.personio_id, bad.reason))
+            continue
+        if removed:
+            skipped.append(
+                SkippedRecord(
+                    employees[-1].personio_id,
+                    "Personio's record held control characters (such as NUL or text-direction "
+                    "overrides); they were removed.",
+                )
+            )
     return employees, skipped, frozenset(present)
 
 

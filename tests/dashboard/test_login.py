@@ -3,15 +3,21 @@ guessing is throttled."""
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import col, func, select
 
 from storage.clock import utcnow
-from storage.db import read_session, write_session
-from storage.models import LoginAttempt, StaffAccount, User
+from storage.db import make_engine, read_session, write_session
+from storage.models import LoginAttempt, Organization, StaffAccount, User
+from sync.accounts import login
 from sync.accounts.login import (
     MAX_FAILURES,
     WINDOW,
@@ -23,6 +29,7 @@ from sync.accounts.login import (
 )
 from sync.accounts.organizations import create_organization, create_staff
 from sync.accounts.passwords import hash_password
+from tests.integration.test_postgres import pg_url  # noqa: F401 (the fixture)
 
 PASSWORD = "correct horse battery"
 
@@ -195,3 +202,94 @@ def test_a_deleted_staff_account_loses_access_even_when_its_id_is_reused(engine:
     newcomer = create_staff(engine, email="newcomer@support.test", password=PASSWORD)
     assert newcomer.id == principal.id  # SQLite hands the freed id to the next account
     assert current_access(engine, principal) is Access.ACCOUNT_GONE
+
+
+# --- racing logins and the account-existence oracle, on both engines ---------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_engine(request: pytest.FixtureRequest, db_path: Path) -> Iterator[Engine]:
+    """A file SQLite database, then a fresh PostgreSQL database."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{db_path}"
+    engine = make_engine(url)
+    create_organization(
+        engine, slug="acme", name="Acme", owner_email="olga.owner@acme.test", owner_password=PASSWORD
+    )
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every argon2 verification a login runs, by the hash it was checked against."""
+    checked: list[str] = []
+    real = login.verify_password
+
+    def counting(password_hash: str | None, password: str) -> bool:
+        checked.append(password_hash or "")  # list.append is atomic: threads may share it
+        return real(password_hash, password)
+
+    monkeypatch.setattr(login, "verify_password", counting)
+    return checked
+
+
+def test_parallel_wrong_passwords_for_one_email_check_at_most_the_limit(
+    any_engine: Engine, verifications: list[str]
+) -> None:
+    logins = 20
+    start = threading.Barrier(logins)
+
+    def attempt(n: int) -> str:
+        start.wait()
+        try:
+            authenticate(any_engine, "olga.owner@acme.test", f"guess {n}")
+        except LoginRefused as refused:
+            return refused.code
+        return "logged in"
+
+    with ThreadPoolExecutor(max_workers=logins) as pool:
+        codes = Counter(pool.map(attempt, range(logins)))
+
+    assert codes == Counter({"wrong_credentials": MAX_FAILURES, "throttled": logins - MAX_FAILURES})
+    assert len(verifications) == MAX_FAILURES
+    assert failed_attempts(any_engine, "olga.owner@acme.test") == MAX_FAILURES
+    with pytest.raises(LoginRefused) as refused:
+        authenticate(any_engine, "olga.owner@acme.test", PASSWORD)
+    assert refused.value.code == "throttled"
+    assert len(verifications) == MAX_FAILURES  # refused without checking the right password either
+
+
+def test_a_login_that_is_not_a_failure_does_not_count(any_engine: Engine) -> None:
+    org_id = create_organization(
+        any_engine, slug="beta", name="Beta", owner_email="bo@beta.test", owner_password="other password"
+    ).id
+    assert org_id is not None
+    add_user(any_engine, org_id, "mia@beta.test", "member")
+    for _ in range(MAX_FAILURES + 1):
+        with pytest.raises(LoginRefused) as refused:
+            authenticate(any_engine, "mia@beta.test", PASSWORD)
+        assert refused.value.code == "not_owner"
+    assert failed_attempts(any_engine, "mia@beta.test") == 0
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [
+        ("nobody@acme.test", PASSWORD),  # no account at all
+        ("nohash@acme.test", PASSWORD),  # an account without a password
+        ("olga.owner@acme.test", "wrong password"),  # a real account, wrong password
+    ],
+)
+def test_every_wrong_login_costs_exactly_one_password_verification(
+    any_engine: Engine, verifications: list[str], email: str, password: str
+) -> None:
+    with read_session(any_engine) as session:
+        org = session.exec(select(Organization).where(Organization.slug == "acme")).one()
+    assert org.id is not None
+    add_user(any_engine, org.id, "nohash@acme.test", "owner", password=None)
+    verifications.clear()
+    with pytest.raises(LoginRefused) as refused:
+        authenticate(any_engine, email, password)
+    assert refused.value.code == "wrong_credentials"
+    assert len(verifications) == 1
+    assert verifications[0].startswith("$argon2")  # a real argon2 check, not a shortcut

@@ -8,6 +8,8 @@ import pytest
 
 from sync.core.employees import SYNC_ATTRIBUTES, Employee, OrgUnit, SkippedRecord
 from sync.core.errors import MISSING_ATTRIBUTE, SyncError
+from sync.core.rules import desired_state
+from sync.core.settings import SyncSettings
 from sync.personio.parsing import (
     ATTRIBUTE_LABELS,
     MalformedResponse,
@@ -298,3 +300,65 @@ def test_error_message_reads_the_v1_error_envelope() -> None:
         "Wrong credentials"
     )
     assert error_message(b"Bad Gateway") == ""
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "read", "expected"),
+    [
+        ("first_name", "Jo\x00sé", lambda e: e.first_name, "José"),
+        ("first_name", "RTL\u202egpj.exe", lambda e: e.first_name, "RTLgpj.exe"),
+        ("last_name", "Berg\u2066mann\u2069", lambda e: e.last_name, "Bergmann"),
+        ("last_name", "Berg\x1b[31mmann", lambda e: e.last_name, "Berg[31mmann"),
+        ("last_name", "Berg\x85mann\x7f", lambda e: e.last_name, "Bergmann"),
+        ("first_name", "Anna\tMaria\nLuise", lambda e: e.first_name, "Anna Maria Luise"),
+        ("position", "Head\x00 of People", lambda e: e.position, "Head of People"),
+        ("status", "act\x00ive", lambda e: e.status, "active"),
+        ("department", unit("Department", 4, "Sa\u202dles"), lambda e: e.department, OrgUnit("4", "Sales")),
+        ("team", unit("Team", "7\x00", "Core"), lambda e: e.team, OrgUnit("7", "Core")),
+        ("office", unit("Office", 2, "\x00"), lambda e: e.office, OrgUnit("2", "")),
+        ("supervisor", {"attributes": {"id": attr("id", "3\u202e")}}, lambda e: e.supervisor_id, "3"),
+        ("id", "12\x00", lambda e: e.personio_id, "12"),
+    ],
+)
+def test_control_and_direction_characters_are_removed_from_text_with_a_warning(
+    key: str, raw: Any, read: Any, expected: Any
+) -> None:
+    record = {"id": attr("id", 12), "email": attr("email", "jo@x.de"), key: attr(key, raw)}
+    employees, warnings, _ = parse_records([{"type": "Employee", "attributes": record}])
+    (employee,) = employees
+    assert read(employee) == expected
+    (warning,) = warnings
+    assert warning.personio_id == "12"
+    assert "control characters" in warning.reason and "removed" in warning.reason
+
+
+@pytest.mark.parametrize("raw", ["  Anna Berg \n", "Zoë", "Ng\u00a0Li", "a\u200db"])
+def test_plain_text_and_surrounding_whitespace_give_no_warning(raw: str) -> None:
+    record = {"id": attr("id", 1), "first_name": attr("first_name", raw)}
+    employees, warnings, _ = parse_records([{"attributes": record}])
+    assert employees[0].first_name == raw.strip()
+    assert warnings == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["anna\x00@example.com", "anna@exa\u202emple.com", "anna@example.com\x00", "an\tna@example.com"],
+)
+def test_an_email_holding_control_characters_skips_the_employee(raw: str) -> None:
+    employees, warnings, _ = parse_records(
+        [
+            {
+                "attributes": {
+                    "id": attr("id", 8),
+                    "email": attr("email", raw),
+                    "status": attr("status", "active"),
+                }
+            }
+        ]
+    )
+    assert warnings == []  # the rules skip it, with their usual warning
+    desired = desired_state(employees, SyncSettings())
+    assert "8" in desired.skipped_ids and "8" not in desired.users
+    (skip,) = desired.warnings
+    assert skip.personio_id == "8" and "is not valid: the employee is skipped" in skip.reason
+    assert not any(char in skip.reason for char in "\x00\u202e\t")
