@@ -15,6 +15,7 @@ from storage.config import database_url
 from storage.db import make_engine
 from sync.accounts.login import Principal, still_allowed
 from sync.core.errors import ErrorInfo
+from sync.core.text import markdown_text
 
 PRINCIPAL_KEY = "principal"
 FLASH_KEY = "flash"
@@ -64,7 +65,7 @@ def require_owner() -> Principal:
 
 
 def flash(kind: str, text: str) -> None:
-    """A message shown once, after the rerun that follows an action."""
+    """A message shown once, after the rerun that follows an action; plain text (shown escaped)."""
     st.session_state[FLASH_KEY] = (kind, text)
 
 
@@ -73,12 +74,13 @@ def show_flash() -> None:
     if not item:
         return
     kind, text = item
-    {"success": st.success, "warning": st.warning, "error": st.error}.get(kind, st.info)(text)
+    {"success": st.success, "warning": st.warning, "error": st.error}.get(kind, st.info)(markdown_text(text))
 
 
 def show_error(error: ErrorInfo, *, prefix: str = "") -> None:
-    st.error(f"{prefix}{error.message}", icon=":material/error:")
-    st.info(error.hint, icon=":material/lightbulb:")
+    """An error's message (after our own `prefix`) and hint, both shown as text: they may quote Personio."""
+    st.error(f"{prefix}{markdown_text(error.message)}", icon=":material/error:")
+    st.info(markdown_text(error.hint), icon=":material/lightbulb:")
 
 
 def as_utc(moment: datetime) -> datetime:
