@@ -114,7 +114,7 @@ def draw_banner(engine: Engine, current: IntegrationView, *, user_id: int) -> No
             icon=":material/pause_circle:",
         )
         if failed:
-            st.info(markdown_text(failed.hint), icon=":material/lightbulb:")
+            st.info(failed.hint, icon=":material/lightbulb:")
         st.caption(
             "To resume, fix the cause and click Run now: a successful run resumes the schedule "
             "(so does saving settings that pass the Test)."

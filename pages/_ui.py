@@ -78,9 +78,9 @@ def show_flash() -> None:
 
 
 def show_error(error: ErrorInfo, *, prefix: str = "") -> None:
-    """An error's message (after our own `prefix`) and hint, both shown as text: they may quote Personio."""
+    """An error's message (after our own `prefix`) shown as text: it may quote Personio. Hints are ours."""
     st.error(f"{prefix}{markdown_text(error.message)}", icon=":material/error:")
-    st.info(markdown_text(error.hint), icon=":material/lightbulb:")
+    st.info(error.hint, icon=":material/lightbulb:")
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -269,7 +269,7 @@ def save(pending: dict[str, Any]) -> bool:
     try:
         save_settings(engine, org_id, **pending)
     except InvalidSettings as invalid:
-        st.error(markdown_text(invalid), icon=":material/error:")
+        st.error(str(invalid), icon=":material/error:")
         st.info("Correct the setting and save again. Nothing was saved.", icon=":material/lightbulb:")
         return False
     if "client_secret" in pending:

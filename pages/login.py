@@ -6,7 +6,6 @@ import streamlit as st
 
 from pages import _ui
 from sync.accounts.login import LoginRefused, authenticate
-from sync.core.text import markdown_text
 
 _left, centre, _right = st.columns([1, 1.3, 1])
 with centre:
@@ -21,8 +20,8 @@ with centre:
         try:
             who = authenticate(_ui.engine(), email, password)
         except LoginRefused as refused:
-            st.error(markdown_text(refused.message), icon=":material/block:")
-            st.caption(markdown_text(refused.hint))
+            st.error(refused.message, icon=":material/block:")
+            st.caption(refused.hint)
         else:
             _ui.log_in(who)
             st.rerun()

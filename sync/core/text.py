@@ -7,7 +7,6 @@ messages keep only a `server_excerpt` of what a server said.
 from __future__ import annotations
 
 import re
-import string
 
 # Bidirectional controls reorder what a person reads ("evil.exe" shown as "exe.live"); they are
 # shown, never applied. So are the other invisible format characters and the line separators.
@@ -15,10 +14,11 @@ BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u2028\u2029")
 SERVER_EXCERPT_CHARS = 80
 
-# Every ASCII punctuation character may be backslash-escaped in CommonMark, and each one is
-# significant somewhere (links, images, emphasis, headings, lists, tables, HTML, LaTeX,
-# Streamlit's `:directive[...]` and `:material/icon:`).
-_PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
+# The ASCII punctuation that is significant somewhere (links, images, emphasis, headings, lists,
+# tables, HTML, entities, LaTeX, Streamlit's `:directive[...]` and `:material/icon:`). Quotes,
+# `,;?%/=^` and the like mean nothing, so prose such as "the attribute 'email'" stays as it is.
+SIGNIFICANT = "\\`*_[](){}#+-.!|<>~$:&@"
+_PUNCTUATION = re.compile(f"([{re.escape(SIGNIFICANT)}])")
 # Streamlit turns URLs, `www.` hosts, emails and `:shortcodes:` into links or emoji in the text
 # *after* markdown parsing, so escapes alone do not stop them: an invisible word joiner does.
 _WORD_JOINER = "\u2060"
