@@ -13,6 +13,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _ui
+from sync.core.text import markdown_text
 
 st.set_page_config(page_title="Personio Sync", page_icon=":material/sync_alt:", layout="wide")
 
@@ -42,8 +43,10 @@ else:
 
 if who is not None:
     with st.sidebar:
-        st.markdown(f"**{who.name}**  \n{who.email}")
-        st.caption("Support · all organizations" if who.is_staff else f"Owner · {who.org_name}")
+        st.markdown(f"**{markdown_text(who.name)}**  \n{markdown_text(who.email)}")
+        st.caption(
+            "Support · all organizations" if who.is_staff else f"Owner · {markdown_text(who.org_name)}"
+        )
         if st.button("Log out", icon=":material/logout:", key="logout"):
             _ui.log_out()
             st.switch_page(home)

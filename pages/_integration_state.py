@@ -12,6 +12,7 @@ from pages import _ui
 from sync.core.errors import SAFETY_STOP, SyncError
 from sync.core.settings import LANGUAGES
 from sync.core.states import IntegrationState, RunStatus
+from sync.core.text import markdown_text
 from sync.integration.lifecycle import activate, deactivate, run_now
 from sync.views.integration import IntegrationView
 from sync.views.scheduler import scheduler_status
@@ -117,7 +118,10 @@ def draw_banner(engine: Engine, current: IntegrationView, *, user_id: int) -> No
     elif current.state == IntegrationState.PAUSED:
         failed = current.pause_error
         message = failed.message if failed else (current.pause_reason or "a run failed")
-        st.warning(f"**Paused.** Automatic runs are stopped: {message}", icon=":material/pause_circle:")
+        st.warning(
+            f"**Paused.** Automatic runs are stopped: {markdown_text(message)}",
+            icon=":material/pause_circle:",
+        )
         if failed:
             st.info(failed.hint, icon=":material/lightbulb:")
         st.caption(

@@ -13,6 +13,7 @@ import streamlit as st
 from pages import _ui
 from sync.integration.preview import TestResult
 from sync.views.changes import PLANNED_LABELS, changes_frame, filter_changes, warnings_frame
+from sync.views.exports import csv_bytes
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def draw_test(stored: StoredTest, *, settings_tested: bool) -> None:
         st.caption(f"Showing {len(shown)} of {len(frame)} planned changes.")
         st.download_button(
             "Download CSV",
-            shown.to_csv(index=False).encode(),
+            csv_bytes(shown),
             file_name="personio-sync-preview.csv",
             mime="text/csv",
             icon=":material/download:",

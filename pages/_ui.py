@@ -15,6 +15,7 @@ from storage.config import database_url
 from storage.db import make_engine
 from sync.accounts.login import Access, Principal, PrincipalKind, current_access
 from sync.core.errors import ErrorInfo
+from sync.core.text import markdown_text
 from sync.views.times import as_utc
 
 PRINCIPAL_KEY = "principal"
@@ -118,7 +119,7 @@ def show_why_logged_out() -> None:
 
 
 def flash(kind: str, text: str) -> None:
-    """A message shown once, after the rerun that follows an action."""
+    """A message shown once, after the rerun that follows an action; plain text (shown escaped)."""
     st.session_state[FLASH_KEY] = (kind, text)
 
 
@@ -127,11 +128,12 @@ def show_flash() -> None:
     if not item:
         return
     kind, text = item
-    {"success": st.success, "warning": st.warning, "error": st.error}.get(kind, st.info)(text)
+    {"success": st.success, "warning": st.warning, "error": st.error}.get(kind, st.info)(markdown_text(text))
 
 
 def show_error(error: ErrorInfo, *, prefix: str = "") -> None:
-    st.error(f"{prefix}{error.message}", icon=":material/error:")
+    """An error's message (after our own `prefix`) shown as text: it may quote Personio. Hints are ours."""
+    st.error(f"{prefix}{markdown_text(error.message)}", icon=":material/error:")
     st.info(error.hint, icon=":material/lightbulb:")
 
 

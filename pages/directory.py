@@ -5,14 +5,16 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _ui
+from sync.core.text import markdown_text
 from sync.views.directory import directory_frames, search_frame
+from sync.views.exports import csv_bytes
 
 who = _ui.require_access(role="owner")
 assert who.org_id is not None
 engine = _ui.engine()
 
 st.title("Directory")
-st.caption(f"The users and teams of {who.org_name} on the learning platform, as they are now.")
+st.caption(f"The users and teams of {markdown_text(who.org_name)} on the learning platform, as they are now.")
 
 users, teams = directory_frames(engine, who.org_id)
 search = st.text_input(
@@ -31,6 +33,16 @@ with users_tab:
     shown = search_frame(users[users["Status"].isin(statuses or ["Active", "Deactivated"])], search)
     st.dataframe(shown, hide_index=True, width="stretch", height=520, key="directory_users")
     st.caption(f"{len(shown)} of {len(users)} users")
+    # Our own download (formulas neutralised); the table's built-in one is off (client.disableDataExport).
+    st.download_button(
+        "Download users (CSV)",
+        csv_bytes(shown),
+        file_name="directory-users.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="directory_users_csv",
+        on_click="ignore",
+    )
 
 with teams_tab:
     shown_teams = search_frame(teams, search)
@@ -43,3 +55,12 @@ with teams_tab:
         column_config={"Member names": st.column_config.TextColumn("Members (names)", width="large")},
     )
     st.caption(f"{len(shown_teams)} of {len(teams)} teams")
+    st.download_button(
+        "Download teams (CSV)",
+        csv_bytes(shown_teams),
+        file_name="directory-teams.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="directory_teams_csv",
+        on_click="ignore",
+    )

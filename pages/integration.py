@@ -17,6 +17,7 @@ from sync.core.settings import (
     InvalidSettings,
 )
 from sync.core.states import IntegrationState
+from sync.core.text import markdown_text
 from sync.integration.preview import test_integration
 from sync.integration.settings import save_settings
 from sync.views.integration import IntegrationView, integration_view, team_examples
@@ -55,8 +56,8 @@ if not view.addon_enabled:
             "anything happens, and a daily sync does the rest."
         )
         st.info(
-            f"The Personio integration is a paid add-on and is not enabled for {view.org_name}. "
-            "Your account manager enables it: contact them to get started.",
+            "The Personio integration is a paid add-on and is not enabled for "
+            f"{markdown_text(view.org_name)}. Your account manager enables it: contact them to get started.",
             icon=":material/workspace_premium:",
         )
     st.stop()
@@ -67,7 +68,9 @@ if not view.addon_enabled:
 head, actions = st.columns([3, 2], vertical_alignment="bottom")
 with head:
     st.title("Personio integration")
-    st.caption(f"{view.org_name} · users and teams from Personio, kept in step {view.schedule_text}")
+    st.caption(
+        f"{markdown_text(view.org_name)} · users and teams from Personio, kept in step {view.schedule_text}"
+    )
 with actions, st.container(horizontal=True, horizontal_alignment="right"):
     if view.state in (IntegrationState.ACTIVE, IntegrationState.PAUSED):
         if st.button("Run now", icon=":material/play_arrow:", key="run_now"):
@@ -221,7 +224,9 @@ with section(
             key=f"integration_team_{attribute}",
         ):
             chosen.append(attribute)
-        st.caption(f"Creates teams such as {', '.join(f'`{n}`' for n in examples)} ({source_note})")
+        st.caption(
+            f"Creates teams such as {', '.join(f'“{markdown_text(n)}”' for n in examples)} ({source_note})"
+        )
 
 with section(
     "Safety stop",

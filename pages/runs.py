@@ -10,6 +10,7 @@ import streamlit as st
 
 from pages import _ui
 from sync.core.states import RunStatus
+from sync.core.text import markdown_text
 from sync.views.changes import changes_frame, warnings_frame
 from sync.views.integration import addon_enabled
 from sync.views.runs import (
@@ -73,7 +74,8 @@ def draw_detail(detail: RunDetail) -> None:
         trigger = TRIGGER_LABELS.get(detail.trigger, detail.trigger)
         by = detail.triggered_by
         st.caption(
-            f"{detail.org_name} · {trigger} · triggered by {by.text} · queued {_ui.when(detail.queued_at)}"
+            f"{markdown_text(detail.org_name)} · {markdown_text(trigger)} · "
+            f"triggered by {markdown_text(by.text)} · queued {_ui.when(detail.queued_at)}"
         )
         if detail.status == RunStatus.QUEUED:
             st.info("Waiting for the scheduler to pick this run up.", icon=":material/hourglass_top:")
@@ -91,8 +93,7 @@ def draw_detail(detail: RunDetail) -> None:
             )
             return
         if detail.error is not None:
-            st.error(detail.error.message, icon=":material/error:")
-            st.info(detail.error.hint, icon=":material/lightbulb:")
+            _ui.show_error(detail.error)
             st.caption(
                 f"Failed {_ui.when(detail.finished_at)} · error code `{detail.error.code}` · "
                 f"ran {_ui.duration(detail.started_at, detail.finished_at)}"

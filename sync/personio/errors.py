@@ -17,6 +17,7 @@ from sync.core.errors import (
     RATE_LIMITED,
     SyncError,
 )
+from sync.core.text import one_line, server_excerpt
 
 # Why a request was retried: an HTTP status (429, 5xx), or no answer at all.
 Failure = int | str  # 429 | 500..599 | "timeout" | "connection"
@@ -88,14 +89,17 @@ def employees_forbidden() -> SyncError:
 
 
 def unexpected_status(path: str, status: int, detail: str) -> SyncError:
-    suffix = f": {detail}" if detail else ""
+    """An answer no other rule covers; `detail` (Personio's text) appears only as a short quoted excerpt."""
+    excerpt = server_excerpt(detail)
+    suffix = f": {excerpt}" if excerpt else ""
     return SyncError(INVALID_RESPONSE, f"Personio answered {path} with HTTP {status}{suffix}.", SERVER_HINT)
 
 
 def unreadable_twice(reason: str) -> SyncError:
+    """`reason` may quote Personio (`it says success: false (...)`): it is kept short and on one line."""
     return SyncError(
         INVALID_RESPONSE,
-        f"Personio sent an answer the sync cannot read, twice in a row ({reason}).",
+        f"Personio sent an answer the sync cannot read, twice in a row ({one_line(reason, limit=120)}).",
         SERVER_HINT,
     )
 

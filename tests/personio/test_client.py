@@ -294,6 +294,30 @@ def test_personio_text_in_a_message_never_echoes_the_secret() -> None:
     assert "***" in error.message
 
 
+@pytest.mark.parametrize(
+    "said",
+    [
+        "**Urgent** [reset here](https://evil.example) ![t](https://evil.example/t.gif) " + "padding " * 30,
+        "evil\u202egpj.exe\x1b[2J\nsecond line",
+    ],
+)
+def test_personio_text_in_a_message_is_a_short_quoted_excerpt_without_control_characters(said: str) -> None:
+    error = fetch_error(fake_personio(answer(422, {"success": False, "error": {"code": 0, "message": said}})))
+    assert error.code == INVALID_RESPONSE
+    quoted = error.message.split(": ", 1)[1]
+    assert quoted.startswith('"') and quoted.endswith('".')
+    assert len(quoted) <= 80 + 3
+    assert not any(c in error.message for c in "\u202e\x1b\n")
+
+
+def test_an_unreadable_answer_quotes_personio_on_one_short_line() -> None:
+    said = "bad\nthing " + "x" * 400
+    error = fetch_error(fake_personio(answer(200, {"success": False, "error": {"message": said}})))
+    assert error.code == INVALID_RESPONSE
+    assert "\n" not in error.message
+    assert len(error.message) < 200
+
+
 def test_duplicate_ids_across_pages_refetch_once_then_fail() -> None:
     seen: list[httpx.Request] = []
     ids = [*range(100), 5, *range(101, 150)]  # employee 5 again on page two
