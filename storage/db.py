@@ -4,6 +4,16 @@ SQLite connections get WAL, foreign keys and a busy timeout; write transactions
 begin with `BEGIN IMMEDIATE` (use `write_session`) so that the dashboard and one
 or more schedulers can write the same file without "database is locked" upgrades
 in the middle of a transaction. PostgreSQL works through the same URL.
+
+The sessions rule (who owns a transaction):
+
+- A function that owns its transaction takes an `engine` and opens `read_session(engine)`
+  or `write_session(engine)` itself; the transaction ends (commit or rollback) before it returns.
+  Never call one inside another function's open session: it would run in a second transaction
+  (on SQLite it would wait for the write lock the caller holds).
+- A function that joins the caller's transaction takes a `session` (keyword `session=`, or a
+  first parameter named `session`) and never commits, rolls back or opens a session of its own;
+  it may flush. The caller's `write_session` commits everything at once, or nothing.
 """
 
 from __future__ import annotations

@@ -35,5 +35,6 @@ def engine(db_path: Path) -> Iterator[Engine]:
 
 from tests.support.cli import cli  # noqa: E402, F401
 from tests.support.dashboard import *  # noqa: E402, F403 (fixtures and the failure-report hook)
+from tests.support.engines import db_engine  # noqa: E402, F401
 from tests.support.sandbox import sandbox, sandbox_factory  # noqa: E402, F401
 from tests.support.smtp import smtp_server  # noqa: E402, F401
