@@ -78,6 +78,7 @@ def measure(employees: int) -> dict[str, Any]:
                 "DATA_DIR": str(workdir),
                 "APP_SECRET_KEY": "bench-key",
                 "PERSONIO_RATE_LIMIT_PER_MINUTE": "0",
+                "PERSONIO_ALLOWED_BASE_URLS": base_url,
             }
             child = subprocess.run(
                 [

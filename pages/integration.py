@@ -173,6 +173,12 @@ with section(
         key="integration_base_url",
         help="Personio's API is at https://api.personio.de. Change it only for a test system.",
     )
+    if view.has_secret and base_url.strip().rstrip("/") != view.base_url and not new_secret.strip():
+        st.warning(
+            "A new API address clears the saved Client Secret: the secret is only ever sent to the "
+            "address it was entered for. Enter it again after saving.",
+            icon=":material/key_off:",
+        )
 
 with section(
     "Default language",
@@ -298,7 +304,13 @@ if save_clicked:
     if not pending:
         st.info("Nothing to save: the settings are as saved.", icon=":material/info:")
     elif save(pending):
-        _ui.flash("success", "Settings saved. Run a Test to check them and preview the changes.")
+        if "base_url" in pending and "client_secret" not in pending and view.has_secret:
+            _ui.flash(
+                "warning",
+                "Settings saved. The API address changed, so the Client Secret was cleared: enter it again.",
+            )
+        else:
+            _ui.flash("success", "Settings saved. Run a Test to check them and preview the changes.")
         st.rerun()
 
 if test_clicked and (not pending or save(pending)):

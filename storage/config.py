@@ -131,6 +131,11 @@ class PersonioSettings(Settings):
     personio_retry_backoff_seconds: Annotated[float, BeforeValidator(_backoff_seconds)] = (
         DEFAULT_PERSONIO_RETRY_BACKOFF_SECONDS
     )
+    # Read only by `python -m sync config` (instead of the secret on the command line, seen in ps).
+    personio_client_secret: SecretStr | None = None
+    # Comma-separated origins the product may talk to besides https://api.personio.de
+    # (`http://127.0.0.1:*` allows every port of a local sandbox).
+    personio_allowed_base_urls: str = ""
     # None: the client's own pacing (290/min, 14/s); 0: no pacing.
     personio_rate_limit_per_minute: Annotated[int | None, BeforeValidator(_requests_per_minute)] = None
 
@@ -188,6 +193,14 @@ def read(group: type[_S]) -> _S:
 def database_url() -> str:
     """DATABASE_URL, else sqlite:///data/app.db."""
     return read(DatabaseSettings).database_url
+
+
+def allowed_personio_origins() -> tuple[str, ...]:
+    """Where a Personio secret may go: Personio, the default address of new integrations
+    (PERSONIO_BASE_URL) and the origins listed in PERSONIO_ALLOWED_BASE_URLS."""
+    personio = read(PersonioSettings)
+    listed = [entry.strip() for entry in personio.personio_allowed_base_urls.split(",") if entry.strip()]
+    return (DEFAULT_PERSONIO_BASE_URL, personio.personio_base_url, *listed)
 
 
 def personio_base_url() -> str:

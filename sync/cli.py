@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from storage.config import database_url
+from storage.config import PersonioSettings, database_url, read
 from storage.db import make_engine, read_session
 from sync.accounts.organizations import create_organization, create_staff, organization_by_slug
 from sync.core.errors import ReadableError, describe_exception
@@ -79,7 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="set the Personio integration's settings")
     config.add_argument("slug")
     config.add_argument("--client-id")
-    config.add_argument("--client-secret", help="stored encrypted; never shown again")
+    secret = config.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--client-secret-stdin",
+        action="store_true",
+        help="read the Client Secret from the first line of standard input (or set PERSONIO_CLIENT_SECRET)",
+    )
+    secret.add_argument(
+        "--client-secret",
+        help="deprecated: visible to every user of this machine in `ps`; use --client-secret-stdin",
+    )
     config.add_argument("--base-url", help="default https://api.personio.de (or PERSONIO_BASE_URL)")
     config.add_argument("--language", choices=["en", "de", "fr", "es"], help="default language of new users")
     config.add_argument("--sync-external", action=argparse.BooleanOptionalAction, default=None)
@@ -249,7 +258,7 @@ def _config(engine: Engine, org_id: int, args: argparse.Namespace) -> int:
         engine,
         org_id,
         client_id=args.client_id,
-        client_secret=args.client_secret,
+        client_secret=_client_secret(args),
         base_url=args.base_url,
         language=args.language,
         sync_external=args.sync_external,
@@ -265,7 +274,33 @@ def _config(engine: Engine, org_id: int, args: argparse.Namespace) -> int:
         f"safety threshold {integration.safety_threshold_pct}%, "
         f"client secret {'set' if integration.client_secret_encrypted else 'NOT set'}."
     )
+    if args.base_url is not None and not integration.client_secret_encrypted:
+        print(
+            "The Client Secret is not set for this API address (a secret is only ever sent to the "
+            "address it was entered for): set it with --client-secret-stdin."
+        )
     return 0
+
+
+def _client_secret(args: argparse.Namespace) -> str | None:
+    """The secret from standard input, PERSONIO_CLIENT_SECRET, or (warned about) the command line."""
+    if args.client_secret_stdin:
+        line = sys.stdin.readline().strip()
+        if not line:
+            raise CommandError(
+                "No Client Secret on standard input.",
+                "Pipe it in: ... | python -m sync config S --client-secret-stdin",
+            )
+        return line
+    if args.client_secret is not None:
+        print(
+            "warning: --client-secret is visible to every user of this machine (ps, shell history); "
+            "use --client-secret-stdin or PERSONIO_CLIENT_SECRET instead.",
+            file=sys.stderr,
+        )
+        return str(args.client_secret)
+    from_env = read(PersonioSettings).personio_client_secret
+    return from_env.get_secret_value() if from_env is not None else None
 
 
 def _print_counts(counts: dict[str, int]) -> None:

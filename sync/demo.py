@@ -25,6 +25,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from storage.config import PersonioSettings, read
 from storage.db import make_engine, read_session, write_session
 from storage.models import Integration, StaffAccount, User
 from sync.accounts.organizations import create_organization, create_staff, organization_by_slug
@@ -161,11 +162,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def allow_personio_origin(origin: str) -> None:
+    """Let this process and its children talk to `origin` (the sandbox) besides Personio."""
+    listed = read(PersonioSettings).personio_allowed_base_urls
+    os.environ["PERSONIO_ALLOWED_BASE_URLS"] = ",".join(filter(None, [listed, origin]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     handle_sigterm()
     os.chdir(REPO_ROOT)  # data/demo.db and .demo/ are relative to the repository
     sandbox_url = f"http://127.0.0.1:{args.sandbox_port}"
+    allow_personio_origin(sandbox_url)
     logins_path = args.state_dir / LOGINS_FILE
     supervisor = Supervisor(env=child_env(args.database_url), log_dir=args.state_dir / "logs")
     try:

@@ -19,6 +19,8 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("APP_SECRET_KEY", raising=False)
     monkeypatch.delenv("SMTP_URL", raising=False)
     monkeypatch.delenv("PERSONIO_BASE_URL", raising=False)
+    # Sandboxes listen on loopback ports chosen at start; nothing else is allowed.
+    monkeypatch.setenv("PERSONIO_ALLOWED_BASE_URLS", "http://127.0.0.1:*")
 
 
 @pytest.fixture
@@ -33,6 +35,7 @@ def engine(db_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
+from tests.support.capture import capture_server  # noqa: E402, F401
 from tests.support.cli import cli  # noqa: E402, F401
 from tests.support.dashboard import *  # noqa: E402, F403 (fixtures and the failure-report hook)
 from tests.support.engines import db_engine  # noqa: E402, F401

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from storage.clock import utcnow
-from storage.config import personio_base_url
+from storage.config import allowed_personio_origins, personio_base_url
 from storage.db import write_session
 from storage.models import Integration
 from storage.secrets import SecretBox, SecretKeyMismatch
@@ -25,7 +25,7 @@ from sync.core.settings import (
     InvalidSettings,
     SyncSettings,
 )
-from sync.personio.errors import checked_base_url
+from sync.personio.errors import PERSONIO_ORIGIN, checked_base_url
 
 
 def settings_of(integration: Integration) -> SyncSettings:
@@ -93,12 +93,9 @@ def save_settings(
         changes["client_id"] = client_id.strip()
     if base_url is not None:
         try:
-            changes["base_url"], _host = checked_base_url(base_url)
+            changes["base_url"], _host = checked_base_url(base_url, allowed_personio_origins())
         except SyncError as exc:
-            raise InvalidSettings(
-                "The Personio API address must start with https:// and name a host: use "
-                "https://api.personio.de (or http://127.0.0.1:PORT for a sandbox)."
-            ) from exc
+            raise InvalidSettings(f"{exc.message} {exc.hint}") from exc
     if language is not None:
         if language not in LANGUAGES:
             raise InvalidSettings(f"Unknown language {language!r}. Choose one of: {', '.join(LANGUAGES)}.")
@@ -118,23 +115,51 @@ def save_settings(
         if not 1 <= safety_threshold_pct <= 100:
             raise InvalidSettings("The safety threshold is a percentage between 1 and 100.")
         changes["safety_threshold_pct"] = safety_threshold_pct
-    encrypted = None
-    if client_secret is not None:
-        if not client_secret.strip():
-            raise InvalidSettings("The Client Secret is empty. Paste the Client Secret from Personio.")
-        encrypted = SecretBox().encrypt(client_secret.strip())
+    if client_secret is not None and not client_secret.strip():
+        raise InvalidSettings("The Client Secret is empty. Paste the Client Secret from Personio.")
 
     with write_session(engine) as session:
         integration = get_integration(session, org_id)
+        moved = "base_url" in changes and changes["base_url"] != integration.base_url
         for name, value in changes.items():
             setattr(integration, name, value)
         now = utcnow()
-        if encrypted is not None:
-            integration.client_secret_encrypted = encrypted
+        if client_secret is not None:
+            integration.client_secret_encrypted = seal_secret(client_secret.strip(), integration.base_url)
             integration.secret_set_at = now
+        elif moved:
+            # The secret belongs to the address it was entered for: a new address needs it again.
+            integration.client_secret_encrypted = None
+            integration.secret_set_at = None
         integration.updated_at = now
         session.add(integration)
     return integration
+
+
+# A stored secret is sealed together with the origin it was entered for, so that a changed
+# address (in the page, or in the database by hand) can never send it anywhere else.
+_SEALED_FOR = "for "
+
+
+def seal_secret(secret: str, origin: str) -> str:
+    """The Client Secret encrypted together with the origin it may be sent to."""
+    return SecretBox().encrypt(f"{_SEALED_FOR}{origin}\n{secret}")
+
+
+def _unsealed(ciphertext: str, origin: str) -> str:
+    plain = SecretBox().decrypt(ciphertext)
+    if plain.startswith(_SEALED_FOR):
+        saved_for, _, secret = plain[len(_SEALED_FOR) :].partition("\n")
+    else:  # saved before secrets were sealed with their address: it was meant for Personio
+        saved_for, secret = PERSONIO_ORIGIN, plain
+    if saved_for != origin:
+        raise SyncError(
+            NOT_CONFIGURED,
+            "The Client Secret was saved for another Personio API address than the one now set.",
+            "Enter the Client Secret again on the Integration page (it is sent only to the address "
+            "it was entered for).",
+        )
+    return secret
 
 
 def credentials(integration: Integration) -> tuple[str, str]:
@@ -146,7 +171,7 @@ def credentials(integration: Integration) -> tuple[str, str]:
             "Enter them on the Integration page (Personio: Settings > Integrations > API credentials).",
         )
     try:
-        secret = SecretBox().decrypt(integration.client_secret_encrypted)
+        secret = _unsealed(integration.client_secret_encrypted, integration.base_url)
     except SecretKeyMismatch as exc:
         raise SyncError(exc.code, exc.message, exc.hint) from exc
     return integration.client_id, secret

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from storage.config import PersonioSettings, read
+from storage.config import PersonioSettings, allowed_personio_origins, read
 from storage.models import Integration, Organization
 from sync.core.employees import Employee, SkippedRecord
 from sync.core.errors import NOT_CONFIGURED, SyncError
@@ -89,6 +89,7 @@ def fetch_source(
             on_progress=on_progress,
             backoff_base=personio.personio_retry_backoff_seconds,
             rate_limit=rate_limit_per_minute(personio.personio_rate_limit_per_minute),
+            allowed_origins=allowed_personio_origins(),
         ) as client,
         paused_gc(),
     ):

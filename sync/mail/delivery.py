@@ -13,6 +13,7 @@ TLS); `SMTP_FROM` is the sender (default `Personio Sync <no-reply@localhost>`).
 from __future__ import annotations
 
 import base64
+import ipaddress
 import logging
 import smtplib
 import socket
@@ -94,13 +95,24 @@ def parse_smtp_url(
     if not parts.hostname:
         raise InvalidSmtpUrl("SMTP_URL has no host; use smtp://[user:pass@]host:port.")
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-    unknown = sorted(set(query) - {"starttls"})
+    unknown = sorted(set(query) - {"starttls", "insecure"})
     if unknown:
-        raise InvalidSmtpUrl(f"SMTP_URL has an unknown option {unknown[0]!r}; only starttls=1 is known.")
+        raise InvalidSmtpUrl(
+            f"SMTP_URL has an unknown option {unknown[0]!r}; only starttls=1 and insecure=1 are known."
+        )
     implicit_tls = parts.scheme == "smtps"
     starttls = query.get("starttls", "0").lower() in _TRUE
     if implicit_tls and starttls:
         raise InvalidSmtpUrl("SMTP_URL: smtps:// is TLS from the start; starttls=1 makes no sense with it.")
+    if (
+        not (implicit_tls or starttls or _is_loopback(parts.hostname))
+        and query.get("insecure", "0").lower() not in _TRUE
+    ):
+        # Without TLS the password and every email (names, addresses) cross the network in clear.
+        raise InvalidSmtpUrl(
+            "SMTP_URL: smtp:// to another machine without STARTTLS would send the password and every "
+            "email in clear. Use smtps://, add ?starttls=1, or (knowingly) ?insecure=1."
+        )
     sender = (sender or "").strip() or DEFAULT_FROM
     addresses = getaddresses([sender])
     if len(addresses) != 1 or "@" not in addresses[0][1]:
@@ -116,6 +128,15 @@ def parse_smtp_url(
         retry_base_seconds=max(1, retry_base_seconds),
         retry_max_seconds=max(1, retry_max_seconds),
     )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def smtp_config_from_env() -> SmtpConfig | None:

@@ -13,7 +13,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -23,8 +23,10 @@ import httpx
 from sync.core.employees import REQUIRED_ATTRIBUTES, SYNC_ATTRIBUTES, Employee, SkippedRecord
 from sync.personio.errors import (
     CONNECTION,
+    PERSONIO_ORIGIN,
     TIMEOUT,
     Failure,
+    address_refused,
     checked_base_url,
     credentials_missing,
     credentials_rejected,
@@ -32,6 +34,7 @@ from sync.personio.errors import (
     employees_forbidden,
     gave_up,
     inconsistent_twice,
+    origin_allowed,
     token_rejected,
     unexpected_status,
     unreadable_twice,
@@ -146,12 +149,15 @@ class PersonioClient:
         timeout: httpx.Timeout | None = None,
         on_progress: Callable[[FetchProgress], None] | None = None,
         transport: httpx.BaseTransport | None = None,
+        allowed_origins: Collection[str] = (PERSONIO_ORIGIN,),
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         if backoff_base < 0:
             raise ValueError("backoff_base must not be negative")
-        self._base_url, self._host = checked_base_url(base_url)
+        # The address is checked here, before any connection, whatever the caller checked before:
+        # a database row changed by hand must not send the secret anywhere else either.
+        self._base_url, self._host = checked_base_url(base_url, allowed_origins)
         if not client_id.strip() or not client_secret.strip():
             raise credentials_missing()
         self._client_id = client_id.strip()
@@ -365,6 +371,11 @@ class PersonioClient:
             retry_after: float | None = None
             failure: Failure
             request = http.build_request(method, path, params=params, json=json_body, headers=headers)
+            # Every connection goes to the origin the credentials were checked for, nowhere else.
+            if request.url.userinfo or not origin_allowed(
+                f"{request.url.scheme}://{request.url.netloc.decode('ascii')}", (self._base_url,)
+            ):
+                raise address_refused()
             response: httpx.Response | None = None
             try:
                 response = http.send(request, stream=True)

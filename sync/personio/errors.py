@@ -6,6 +6,8 @@ that came from Personio is passed through the client's redaction first.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import httpx
 
 from sync.core.errors import (
@@ -34,13 +36,53 @@ SERVER_HINT = (
 )
 
 
-def checked_base_url(raw: str) -> tuple[str, str]:
-    """`https://api.personio.de`, with or without a trailing `/v1` -> (base URL, host for messages).
+PERSONIO_ORIGIN = "https://api.personio.de"
+ADDRESS_HINT = (
+    "Use https://api.personio.de. An operator can allow another address (a sandbox, a proxy) "
+    "with PERSONIO_ALLOWED_BASE_URLS."
+)
 
-    Raises SyncError(not_configured) for anything that is not an http(s) address with a host.
+
+def _origin_parts(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host.lower(), url.port or default
+
+
+def origin_allowed(origin: str, allowed_origins: Collection[str]) -> bool:
+    """True when `origin` (scheme://host[:port]) is one of `allowed_origins`.
+
+    An allowed entry `scheme://host:*` allows every port of that host (a local sandbox whose
+    port is chosen at start). Hosts compare case-insensitively; a missing port is the default.
     """
-    text = raw.strip().rstrip("/")
-    text = text.removesuffix("/v1")
+    scheme, host, port = _origin_parts(httpx.URL(origin))
+    for entry in allowed_origins:
+        entry = entry.strip().rstrip("/")
+        any_port = entry.endswith(":*")
+        try:
+            allowed = httpx.URL(entry.removesuffix(":*"))
+        except httpx.InvalidURL:
+            continue
+        a_scheme, a_host, a_port = _origin_parts(allowed)
+        if (a_scheme, a_host) == (scheme, host) and (any_port or a_port == port):
+            return True
+    return False
+
+
+def address_refused() -> SyncError:
+    # The address itself is left out: it is someone's input, and messages are shown as they are.
+    return SyncError(
+        NOT_CONFIGURED, "This Personio API address is not allowed on this installation.", ADDRESS_HINT
+    )
+
+
+def checked_base_url(raw: str, allowed_origins: Collection[str] = (PERSONIO_ORIGIN,)) -> tuple[str, str]:
+    """`https://api.personio.de`, with or without a trailing `/v1` -> (origin, host for messages).
+
+    Only an origin is accepted: no user name or password, path, query or fragment, and only one
+    of `allowed_origins` (Personio's own unless the operator listed more). Raises
+    SyncError(not_configured) otherwise: the stored secret is never sent anywhere else.
+    """
+    text = raw.strip().rstrip("/").removesuffix("/v1")
     try:
         url = httpx.URL(text)
     except httpx.InvalidURL:
@@ -48,11 +90,21 @@ def checked_base_url(raw: str) -> tuple[str, str]:
     if url.scheme not in ("http", "https") or not url.host:
         raise SyncError(
             NOT_CONFIGURED,
-            "The Personio base URL is not a web address.",
-            "Use https://api.personio.de unless Personio support gave you another address.",
+            "The Personio API address is not a web address: it must start with https:// and name a host.",
+            ADDRESS_HINT,
         )
+    if url.userinfo or url.query or url.fragment or url.path not in ("", "/") or "#" in text or "?" in text:
+        raise SyncError(
+            NOT_CONFIGURED,
+            "The Personio API address may only name the server (scheme, host and port): no user "
+            "name, password, path, query or fragment.",
+            ADDRESS_HINT,
+        )
+    origin = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+    if not origin_allowed(origin, allowed_origins):
+        raise address_refused()
     host = f"{url.host}:{url.port}" if url.port else url.host
-    return text, host
+    return origin, host
 
 
 def credentials_missing() -> SyncError:

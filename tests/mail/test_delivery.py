@@ -47,8 +47,9 @@ def unsent_messages(engine: Engine) -> list[OutboxEmail]:
 @pytest.mark.parametrize(
     ("url", "host", "port", "starttls", "implicit_tls", "user", "password"),
     [
-        ("smtp://mail.example.com:2525", "mail.example.com", 2525, False, False, None, None),
-        ("smtp://mail.example.com", "mail.example.com", 25, False, False, None, None),
+        ("smtp://mail.example.com:2525?insecure=1", "mail.example.com", 2525, False, False, None, None),
+        ("smtp://mail.example.com?insecure=1", "mail.example.com", 25, False, False, None, None),
+        ("smtp://localhost:1025", "localhost", 1025, False, False, None, None),
         ("smtp://u:p@mail.example.com:587?starttls=1", "mail.example.com", 587, True, False, "u", "p"),
         (
             "smtps://u%40x.de:p%3A%2Fw@mail.example.com",
@@ -84,6 +85,9 @@ def test_smtp_url_is_parsed(
         ("smtp://u:s3cret-pass@mail.example.com?tls=1", "unknown option"),
         ("smtps://u:s3cret-pass@mail.example.com?starttls=1", "TLS from the start"),
         ("smtp://u:s3cret-pass@mail.example.com:99999", "invalid port"),
+        # another machine without TLS: the password and every email would cross the network in clear
+        ("smtp://u:s3cret-pass@mail.example.com:25", "in clear"),
+        ("smtp://u:s3cret-pass@10.1.2.3", "in clear"),
     ],
 )
 def test_an_unusable_smtp_url_is_refused_without_showing_the_password(url: str, reason: str) -> None:

@@ -237,6 +237,7 @@ def client_for(transport: httpx.BaseTransport, **kwargs: Any) -> PersonioClient:
         client_id="papi-id",
         client_secret=SECRET,
         transport=transport,
+        allowed_origins=("http://personio.test",),
         **options,
     )
 
@@ -250,6 +251,7 @@ def fetch_employees(
     **options: Any,
 ) -> FetchResult:
     """One fetch with a client of its own, closed afterwards (as a run does it)."""
+    options.setdefault("allowed_origins", (base_url,))
     with PersonioClient(
         base_url=base_url, client_id=client_id, client_secret=client_secret, **options
     ) as client:
@@ -413,7 +415,11 @@ def test_403_without_read_access_is_forbidden_at_once_without_signing_in_again()
 def test_clients_of_the_same_credentials_share_one_pacer() -> None:
     def pacer_of(base_url: str, client_id: str) -> Pacer | None:
         client = PersonioClient(
-            base_url=base_url, client_id=client_id, client_secret=SECRET, rate_limit=RateLimit()
+            base_url=base_url,
+            client_id=client_id,
+            client_secret=SECRET,
+            rate_limit=RateLimit(),
+            allowed_origins=("https://api.personio.de", "http://127.0.0.1:*"),
         )
         pacer: Pacer | None = client._pacer
         return pacer
@@ -429,7 +435,7 @@ def test_clients_of_the_same_credentials_share_one_pacer() -> None:
 
 def sandbox_client(sandbox: SandboxProcess, **kwargs: Any) -> PersonioClient:
     """A client as the runner builds one, with short waits so retries do not slow the tests."""
-    options: dict[str, Any] = {"backoff_base": 0.01}
+    options: dict[str, Any] = {"backoff_base": 0.01, "allowed_origins": (sandbox.base_url,)}
     options.update(kwargs)
     return PersonioClient(
         base_url=sandbox.base_url, client_id=sandbox.client_id, client_secret=sandbox.client_secret, **options
