@@ -10,12 +10,17 @@ this gate.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages import _ui
 from sync.core.text import markdown_text
 
-st.set_page_config(page_title="Personio Sync", page_icon=":material/sync_alt:", layout="wide")
+# A local file: a material-icon page icon makes every browser fetch a font from a third-party host.
+st.set_page_config(
+    page_title="Personio Sync", page_icon=str(Path(__file__).parent / "pages" / "icon.png"), layout="wide"
+)
 
 HOME = "home"
 who = _ui.gate()  # every rerun: a person who lost access gets the login page
