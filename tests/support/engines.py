@@ -42,6 +42,7 @@ POSTGRES_SERVER_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://sync:sync@127.0.0.1:5432/postgres"
 )
 ENGINE_KINDS = ("sqlite", "postgresql")
+_UNREACHABLE: dict[str, str] = {}  # server URL -> the message of its failed first connection
 # Older spellings that chose the engine of a test through their own parameter.
 _LEGACY_PARAMETERS = ("db_engine",)
 
@@ -100,16 +101,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @contextmanager
 def postgres_database(server_url: str = POSTGRES_SERVER_URL) -> Iterator[str]:
     """Create a fresh database on the server, yield its URL, and drop it (even while connected)."""
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    if server_url in _UNREACHABLE:  # one wait for an absent server, not one per test
+        pytest.fail(_UNREACHABLE[server_url], pytrace=False)
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 10})
     name = f"sync_test_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # a plain message instead of a driver traceback
         admin.dispose()
-        pytest.fail(
-            f"PostgreSQL is not reachable at {make_url(server_url).host}: run `make postgres`. ({exc})"
+        reason = str(exc).splitlines()[0]
+        _UNREACHABLE[server_url] = (
+            f"PostgreSQL is not reachable at {make_url(server_url).host}: run `make postgres` "
+            f"(or set TEST_POSTGRES_URL). {reason}"
         )
+    if server_url in _UNREACHABLE:  # outside the except: no driver traceback chained to it
+        pytest.fail(_UNREACHABLE[server_url], pytrace=False)
     try:
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
