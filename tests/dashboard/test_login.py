@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import col, func, select
 
 from storage.clock import utcnow
-from storage.db import make_engine, read_session, write_session
+from storage.db import read_session, write_session
 from storage.models import LoginAttempt, Organization, StaffAccount, User
 from sync.accounts import login
 from sync.accounts.login import (
@@ -29,7 +27,6 @@ from sync.accounts.login import (
 )
 from sync.accounts.organizations import create_organization, create_staff
 from sync.accounts.passwords import hash_password
-from tests.integration.test_postgres import pg_url  # noqa: F401 (the fixture)
 
 PASSWORD = "correct horse battery"
 
@@ -190,6 +187,7 @@ def test_an_owners_access_follows_the_database_not_the_session(
     assert current_access(engine, principal) is expected
 
 
+@pytest.mark.sqlite_only("SQLite reuses a freed id; the next test takes the id explicitly on both engines")
 def test_a_deleted_staff_account_loses_access_even_when_its_id_is_reused(engine: Engine) -> None:
     create_staff(engine, email="sam@support.test", password=PASSWORD)
     principal = authenticate(engine, "sam@support.test", PASSWORD)
@@ -204,19 +202,35 @@ def test_a_deleted_staff_account_loses_access_even_when_its_id_is_reused(engine:
     assert current_access(engine, principal) is Access.ACCOUNT_GONE
 
 
+def test_a_deleted_staff_account_loses_access_when_another_account_takes_its_id(engine: Engine) -> None:
+    create_staff(engine, email="sam@support.test", password=PASSWORD)
+    principal = authenticate(engine, "sam@support.test", PASSWORD)
+    with write_session(engine) as session:
+        staff = session.get(StaffAccount, principal.id)
+        assert staff is not None
+        session.delete(staff)
+    with write_session(engine) as session:  # an account with the freed id, however it got it
+        session.add(
+            StaffAccount(
+                id=principal.id,
+                email="newcomer@support.test",
+                password_hash=hash_password(PASSWORD),
+                created_at=utcnow(),
+            )
+        )
+    assert current_access(engine, principal) is Access.ACCOUNT_GONE
+
+
 # --- racing logins and the account-existence oracle, on both engines ---------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_engine(request: pytest.FixtureRequest, db_path: Path) -> Iterator[Engine]:
-    """A file SQLite database, then a fresh PostgreSQL database."""
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{db_path}"
-    engine = make_engine(url)
+@pytest.fixture
+def any_engine(engine: Engine) -> Engine:
+    """`engine` (a file SQLite database, then a fresh PostgreSQL database) with organization acme."""
     create_organization(
         engine, slug="acme", name="Acme", owner_email="olga.owner@acme.test", owner_password=PASSWORD
     )
-    yield engine
-    engine.dispose()
+    return engine
 
 
 @pytest.fixture

@@ -151,9 +151,9 @@ UPDATES: list[tuple[str, dict[str, str]]] = [
 
 
 @pytest.mark.parametrize(
-    ("changed", "db_engine"),
+    ("changed", "database"),
     [pytest.param(changed, kind, id=f"{kind}-{name}") for name, changed in UPDATES for kind in ENGINE_KINDS],
-    indirect=["db_engine"],
+    indirect=["database"],
 )
 def test_an_update_changes_the_linked_users_names_and_email(
     db_engine: Engine, org_id: int, changed: dict[str, str]

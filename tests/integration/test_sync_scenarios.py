@@ -1,4 +1,5 @@
-"""End to end through the command line: the sandbox over loopback HTTP, a real SQLite file.
+"""End to end through the command line: the sandbox over loopback HTTP, the database of the engine
+parameter (a SQLite file, then a PostgreSQL database).
 
 Each test starts from a fresh 60-employee sandbox and an organization `acme` whose owner
 is owner@acme.test, with the integration pointed at the sandbox.
@@ -15,14 +16,13 @@ from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
 from storage.clock import utcnow
-from storage.db import make_engine, read_session, write_session
+from storage.db import read_session, write_session
 from storage.models import Integration, Organization, OutboxEmail, Run, RunChange, User
 from sync import cli as cli_module
 from sync.cli import main
 from sync.core.employees import ACTIVE_STATUSES
 from sync.integration import queue
 from sync.personio.client import FetchResult, PersonioClient
-from tests.integration.test_postgres import pg_url  # noqa: F401 (the fixture)
 from tests.support.cli import Cli, create_org_reading, run_subprocess
 
 ALL_TEAMS = "supervisor,team,department,office,employment_type"
@@ -584,29 +584,23 @@ def test_run_fails_a_run_whose_process_died_then_runs(acme: Any, cli: Cli, engin
     ]
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_control_characters_in_a_personio_name_are_removed_and_the_run_succeeds(
-    database: str, request: pytest.FixtureRequest, db_path: Any, sandbox: Any, cli: Cli
+    engine: Engine, sandbox: Any, cli: Cli
 ) -> None:
     # PostgreSQL refuses NUL in text outright; SQLite would store it. Either way it never arrives.
-    url = request.getfixturevalue("pg_url") if database == "postgresql" else f"sqlite:///{db_path}"
-    engine = make_engine(url)
-    try:
-        create_org_reading(engine, sandbox, cli, "--teams", "department")
-        hired = sandbox.hire(
-            first_name="Jo\x00sé",
-            last_name="RTL\u202egpj.exe",
-            email="jose.nul@acme.example",
-            status="active",
-            employment_type="internal",
-        )
-        assert sandbox.employee(hired["id"])["first_name"] == "Jo\x00sé"
-        outcome = run(cli)
-        assert outcome["status"] == "succeeded", outcome["error"]
-        user = users_by_pid(cli)[str(hired["id"])]
-        assert (user["first_name"], user["last_name"], user["status"]) == ("José", "RTLgpj.exe", "active")
-        (warning,) = [w for w in outcome["warnings"] if w["personio_id"] == str(hired["id"])]
-        assert "control characters" in warning["reason"]
-        assert run(cli)["changes"] == []
-    finally:
-        engine.dispose()
+    create_org_reading(engine, sandbox, cli, "--teams", "department")
+    hired = sandbox.hire(
+        first_name="Jo\x00sé",
+        last_name="RTL\u202egpj.exe",
+        email="jose.nul@acme.example",
+        status="active",
+        employment_type="internal",
+    )
+    assert sandbox.employee(hired["id"])["first_name"] == "Jo\x00sé"
+    outcome = run(cli)
+    assert outcome["status"] == "succeeded", outcome["error"]
+    user = users_by_pid(cli)[str(hired["id"])]
+    assert (user["first_name"], user["last_name"], user["status"]) == ("José", "RTLgpj.exe", "active")
+    (warning,) = [w for w in outcome["warnings"] if w["personio_id"] == str(hired["id"])]
+    assert "control characters" in warning["reason"]
+    assert run(cli)["changes"] == []

@@ -32,7 +32,7 @@ from tests.support.smtp import SmtpTestServer
 
 
 @pytest.fixture
-def schedulers(tmp_path: Path) -> Iterator[SchedulerProcesses]:
+def schedulers(tmp_path: Path, database: str) -> Iterator[SchedulerProcesses]:
     with SchedulerProcesses(tmp_path / "schedulers") as processes:
         yield processes
 
@@ -308,10 +308,10 @@ def test_an_active_integration_without_a_next_run_time_gets_one_but_no_run(
         assert integration_of(session, org_id).next_run_at == next_run_after(now, None)
 
 
-def test_concurrent_enqueuers_queue_a_slot_once(engine: Engine, org_id: int) -> None:
+def test_concurrent_enqueuers_queue_a_slot_once(engine: Engine, database: str, org_id: int) -> None:
     now = utcnow()
     set_integration(engine, org_id, state="active", next_run_at=now - timedelta(hours=1))
-    engines = [make_engine(str(engine.url)) for _ in range(4)]
+    engines = [make_engine(database) for _ in range(4)]  # str(engine.url) hides the password
     barrier = threading.Barrier(len(engines))
 
     def enqueue(own: Engine) -> None:

@@ -32,7 +32,7 @@ RUN_DEADLINE = 120.0
 
 
 @pytest.fixture
-def schedulers(tmp_path: Path) -> Iterator[SchedulerProcesses]:
+def schedulers(tmp_path: Path, database: str) -> Iterator[SchedulerProcesses]:
     with SchedulerProcesses(tmp_path / "schedulers") as processes:
         yield processes
 

@@ -1,4 +1,4 @@
-"""Storage: the SQLite set-up, migrations, and secrets encrypted at rest."""
+"""Storage: the SQLite set-up, migrations, and secrets encrypted at rest (on both engines if they apply)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import (
@@ -34,11 +34,20 @@ def _org(engine: Engine) -> int:
     return org.id
 
 
+@pytest.mark.sqlite_only("PRAGMAs of SQLite connections; the next test is the both-engine half")
 def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(engine: Engine) -> None:
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_the_database_enforces_foreign_keys(engine: Engine) -> None:
+    from storage.clock import utcnow
+
+    with pytest.raises(IntegrityError), write_session(engine) as session:
+        session.add(Run(org_id=4242, trigger="manual", status="queued", queued_at=utcnow()))
+        session.flush()
 
 
 def test_schema_is_created_on_first_use_and_migrate_is_idempotent(engine: Engine) -> None:
@@ -65,12 +74,23 @@ def test_a_mistyped_database_folder_is_an_error_not_a_new_empty_database(tmp_pat
     assert not target.parent.exists()
 
 
+@pytest.mark.sqlite_only("reads the bytes of the .db file; the next test reads the stored row")
 def test_the_client_secret_is_not_stored_in_plaintext(engine: Engine, db_path: Path) -> None:
     org_id = _org(engine)
     save_settings(engine, org_id, client_id="papi-client", client_secret=SECRET)
     engine.dispose()
     raw = b"".join(p.read_bytes() for p in db_path.parent.glob("app.db*"))
     assert SECRET.encode() not in raw
+    with write_session(engine) as session:
+        assert credentials(get_integration(session, org_id)) == ("papi-client", SECRET)
+
+
+def test_the_stored_integration_row_holds_no_plaintext_secret(engine: Engine) -> None:
+    org_id = _org(engine)
+    save_settings(engine, org_id, client_id="papi-client", client_secret=SECRET)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM integration")).all()
+    assert rows and all(SECRET not in str(value) for row in rows for value in row)
     with write_session(engine) as session:
         assert credentials(get_integration(session, org_id)) == ("papi-client", SECRET)
 
@@ -110,6 +130,7 @@ def test_the_database_refuses_two_running_runs_of_one_organization(engine: Engin
             session.flush()
 
 
+@pytest.mark.sqlite_only("BEGIN IMMEDIATE is SQLite's; PostgreSQL writers are not serialised at BEGIN")
 def test_write_sessions_take_the_write_lock_at_begin(engine: Engine, db_path: Path) -> None:
     import sqlite3
 
@@ -137,4 +158,4 @@ def test_a_new_migration_is_applied_once(engine: Engine, monkeypatch: pytest.Mon
     assert calls == [2]
     assert current_version(engine) == 2
     with engine.connect() as conn:
-        assert "note" in [row[1] for row in conn.exec_driver_sql("PRAGMA table_info(organization)")]
+        assert "note" in [column["name"] for column in inspect(conn).get_columns("organization")]

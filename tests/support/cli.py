@@ -78,5 +78,6 @@ def create_org_reading(engine: Any, sandbox: Any, cli: Cli, *extra: str, slug: s
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+def cli(capsys: pytest.CaptureFixture[str], database: str) -> Cli:
+    """The command line against this test's database (`database`: once per engine)."""
     return Cli(capsys)

@@ -180,7 +180,7 @@ def _child_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def dashboard_server(tmp_path: Path) -> Iterator[DashboardServer]:
+def dashboard_server(tmp_path: Path, database: str) -> Iterator[DashboardServer]:
     """The dashboard against this test's database (DATABASE_URL / DATA_DIR of the autouse fixture)."""
     server = DashboardServer(log_path=tmp_path / "dashboard.log", env=_child_env()).start()
     try:
@@ -190,7 +190,7 @@ def dashboard_server(tmp_path: Path) -> Iterator[DashboardServer]:
 
 
 @pytest.fixture
-def dashboard_scheduler(tmp_path: Path) -> Iterator[SchedulerProcess]:
+def dashboard_scheduler(tmp_path: Path, database: str) -> Iterator[SchedulerProcess]:
     """One scheduler (1 s tick) against this test's database, stopped after the test."""
     with SchedulerProcesses(tmp_path / "schedulers") as schedulers:
         yield schedulers.start(tick_seconds=1)
