@@ -129,6 +129,8 @@ def write_session(engine: Engine) -> Iterator[Session]:
 # --- migrations -----------------------------------------------------------------------
 # Version 1 is the schema of storage/models.py as first released. A later change to a
 # table appends a function here; `migrate` applies the ones a database has not seen yet.
+# Version 1 creates every table of the current models, so a later step must be idempotent
+# (add a column or index only where it is missing): on a new database it finds them there.
 
 Migration = Callable[[Connection], None]
 
@@ -138,20 +140,28 @@ def _v1_initial(conn: Connection) -> None:
 
 
 MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1_initial)]
-SCHEMA_VERSION = MIGRATIONS[-1][0]
+SCHEMA_VERSION = max(version for version, _step in MIGRATIONS)
+
+
+def applied_versions(engine: Engine) -> set[int]:
+    """The migrations this database has seen (empty for a new database)."""
+    if not inspect(engine).has_table(SCHEMA_TABLE):
+        return set()
+    with Session(engine) as session:
+        return set(session.exec(select(models.SchemaVersion.version)).all())
 
 
 def current_version(engine: Engine) -> int:
-    if not inspect(engine).has_table(SCHEMA_TABLE):
-        return 0
-    with Session(engine) as session:
-        versions = session.exec(select(models.SchemaVersion.version)).all()
-    return max(versions, default=0)
+    return max(applied_versions(engine), default=0)
 
 
 def migrate(engine: Engine) -> int:
-    """Apply every migration the database has not seen; returns the schema version."""
-    if current_version(engine) >= SCHEMA_VERSION:
+    """Apply every migration the database has not seen; returns the schema version.
+
+    Versions are checked one by one, not by the highest: a migration numbered below one a
+    database already has (two changes landed in another order) is still applied.
+    """
+    if {version for version, _step in MIGRATIONS} <= applied_versions(engine):
         return SCHEMA_VERSION
     bind = engine.execution_options(**{_IMMEDIATE: True}) if is_sqlite(engine) else engine
     with bind.begin() as conn:

@@ -159,3 +159,27 @@ def test_a_new_migration_is_applied_once(engine: Engine, monkeypatch: pytest.Mon
     assert current_version(engine) == 2
     with engine.connect() as conn:
         assert "note" in [column["name"] for column in inspect(conn).get_columns("organization")]
+
+
+def test_a_migration_numbered_below_the_highest_seen_is_still_applied(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two changes landed in another order than their numbers: the lower one still runs, once."""
+    import storage.db as db
+
+    calls: list[int] = []
+
+    def _step(number: int) -> db.Migration:
+        def apply(conn: object) -> None:
+            calls.append(number)
+
+        return apply
+
+    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (5, _step(5))])
+    monkeypatch.setattr(db, "SCHEMA_VERSION", 5)
+    db.migrate(engine)
+    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS[:1], (3, _step(3)), (5, _step(5))])
+    db.migrate(engine)
+    db.migrate(engine)
+    assert calls == [5, 3]
+    assert db.applied_versions(engine) == {1, 3, 5}
