@@ -6,24 +6,26 @@ No lock is held while fetching; `plan_source` reads the directory in the caller'
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, func, select
 
 from storage.config import PersonioSettings, allowed_personio_origins, read
-from storage.models import Integration, Organization
+from storage.models import Integration, Organization, Run, User
 from sync.core.employees import Employee, SkippedRecord
 from sync.core.errors import NOT_CONFIGURED, SyncError
 from sync.core.plan import Plan, make_plan
 from sync.core.rules import desired_state, required_attributes
 from sync.core.settings import TEAM_ATTRIBUTES, SyncSettings
+from sync.core.states import RunStatus
 from sync.integration.settings import credentials
 from sync.integration.snapshot import load_directory
 from sync.personio.client import FetchProgress, PersonioClient
-from sync.personio.pacing import rate_limit_per_minute
+from sync.personio.pacing import host_rate_limit_per_minute, rate_limit_per_minute
 
 ClientFactory = Callable[..., PersonioClient]
 EXAMPLES_PER_ATTRIBUTE = 3
@@ -49,6 +51,21 @@ def load_integration(session: Session, org_id: int) -> tuple[Integration, Organi
     return integration, org
 
 
+def known_employee_count(session: Session, org_id: int) -> int | None:
+    """How many employees the last successful run knew: the directory users that came from Personio
+    (deactivated ones included). None before the first successful run (no relative limit then)."""
+    succeeded = session.exec(
+        select(Run.id).where(Run.org_id == org_id, Run.status == RunStatus.SUCCEEDED).limit(1)
+    ).first()
+    if succeeded is None:
+        return None
+    from_personio = col(User.personio_id).is_not(None)
+    linked = session.exec(
+        select(func.count()).select_from(User).where(User.org_id == org_id, from_personio)
+    ).one()
+    return int(linked)
+
+
 @contextmanager
 def paused_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector around bulk work.
@@ -72,11 +89,17 @@ def fetch_source(
     *,
     on_progress: Callable[[FetchProgress], None] | None,
     client_factory: ClientFactory | None,
+    known_employees: int | None = None,
+    stop: threading.Event | None = None,
 ) -> Source:
     """Fetch the employees with the integration's credentials and this process's Personio settings.
 
-    Raises SyncError (the client's, or not_configured for an unusable PERSONIO_RATE_LIMIT_PER_MINUTE)
-    and InvalidSetting for an unusable PERSONIO_RETRY_BACKOFF_SECONDS.
+    `known_employees` (`known_employee_count`): a `total_elements` over ten times that fails the
+    fetch. `stop`: once set, the fetch is abandoned at the next chunk, page or wait.
+
+    Raises SyncError (the client's, or not_configured for an unusable PERSONIO_RATE_LIMIT_PER_MINUTE,
+    PERSONIO_HOST_RATE_LIMIT_PER_MINUTE, PERSONIO_RUN_DEADLINE_SECONDS or PERSONIO_MAX_PAGE_BYTES),
+    InvalidSetting for an unusable PERSONIO_RETRY_BACKOFF_SECONDS, and FetchAbandoned once `stop` is set.
     """
     client_id, secret = credentials(integration)
     personio = read(PersonioSettings)
@@ -89,11 +112,15 @@ def fetch_source(
             on_progress=on_progress,
             backoff_base=personio.personio_retry_backoff_seconds,
             rate_limit=rate_limit_per_minute(personio.personio_rate_limit_per_minute),
+            host_rate_limit=host_rate_limit_per_minute(personio.personio_host_rate_limit_per_minute),
+            run_deadline=personio.personio_run_deadline_seconds,
+            max_page_bytes=personio.personio_max_page_bytes,
+            known_employees=known_employees,
             allowed_origins=allowed_personio_origins(),
         ) as client,
         paused_gc(),
     ):
-        result = client.fetch_employees(required=required_attributes(settings))
+        result = client.fetch_employees(required=required_attributes(settings), stop=stop)
     return Source(
         employees=result.employees,
         skipped=list(result.skipped),
