@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import httpx
 
 from sync.core.employees import REQUIRED_ATTRIBUTES, SYNC_ATTRIBUTES, Employee, SkippedRecord
-from sync.core.errors import FetchAbandoned, SyncError
+from sync.personio.budget import FetchBudget
 from sync.personio.errors import (
     CONNECTION,
     PERSONIO_ORIGIN,
@@ -44,7 +44,6 @@ from sync.personio.errors import (
     page_too_large,
     token_rejected,
     too_many_employees,
-    too_slow,
     unexpected_status,
     unreadable_twice,
 )
@@ -52,7 +51,6 @@ from sync.personio.limits import (
     DEFAULT_MAX_PAGE_BYTES,
     DEFAULT_REQUEST_DEADLINE_SECONDS,
     PAGE_SIZE,
-    derived_run_deadline,
     employee_limit,
 )
 from sync.personio.pacing import (
@@ -233,12 +231,15 @@ class PersonioClient:
         self._requests = 0
         self._auth_calls = 0
         self._reauth_left = 1
-        self._fetched = 0
-        self._total: int | None = None
-        self._stop: threading.Event | None = None
-        self._started = 0.0
-        self._deadline_seconds = 0.0
-        self._deadline = 0.0  # time.monotonic() by which the fetch must be done
+        self._budget = self._new_budget(None)  # the deadline, stop event and progress of a fetch
+
+    def _new_budget(self, stop: threading.Event | None) -> FetchBudget:
+        return FetchBudget(
+            run_deadline=self._run_deadline,
+            rate_limits=self._rate_limits,
+            employees=self._known_employees or 0,
+            stop=stop,
+        )
 
     def __repr__(self) -> str:
         return f"PersonioClient(base_url={self._base_url!r}, client_id={self._client_id!r})"
@@ -279,10 +280,7 @@ class PersonioClient:
         wanted = tuple(dict.fromkeys([*attributes, *required_keys]))
         self._requests = self._auth_calls = 0
         self._reauth_left = 1
-        self._stop = stop
-        self._started = time.monotonic()
-        self._fetched, self._total = 0, None
-        self._set_deadline(self._known_employees or 0)
+        self._budget = self._new_budget(stop)
         try:
             listing = self._list_employees(wanted)
         except _InconsistentPaging as first:
@@ -331,7 +329,7 @@ class PersonioClient:
         seen: set[str] = set()
         total: int | None = None
         offset = pages = received = 0
-        self._fetched, self._total = 0, None
+        self._budget.fetched, self._budget.total = 0, None
         while True:
             params = httpx.QueryParams(
                 [("limit", PAGE_SIZE), ("offset", offset), *(("attributes[]", key) for key in attributes)]
@@ -341,7 +339,7 @@ class PersonioClient:
             if total is None:
                 total = page.total
                 self._check_total(total)
-                self._set_deadline(total)
+                self._budget.resize(total)
             elif page.total != total:
                 raise _InconsistentPaging(f"total_elements went from {total} to {page.total}")
             # Follow the page size Personio says it used, should it ever serve fewer than asked.
@@ -363,20 +361,12 @@ class PersonioClient:
             present.update(page_present)
             received += len(page.records)
             offset += step
-            self._fetched, self._total = received, total
+            self._budget.fetched, self._budget.total = received, total
             self._report("page", f"Fetched {received} of {total} employees")
             if offset >= total:
                 return employees, skipped, frozenset(present), pages
 
     # -- deadlines and limits -----------------------------------------------------------------
-
-    def _set_deadline(self, employees: int) -> None:
-        """The fetch's deadline: PERSONIO_RUN_DEADLINE_SECONDS, else derived for `employees`."""
-        if self._run_deadline is not None:
-            self._deadline_seconds = self._run_deadline
-        else:
-            self._deadline_seconds = derived_run_deadline(employees, self._rate_limits)
-        self._deadline = self._started + self._deadline_seconds
 
     def _check_total(self, total: int) -> None:
         limit = employee_limit(self._known_employees)
@@ -384,49 +374,15 @@ class PersonioClient:
             logger.error("Personio reported %d employees, more than the limit of %d", total, limit)
             raise too_many_employees(total, limit, self._known_employees)
 
-    def _check_deadline(self) -> None:
-        if time.monotonic() >= self._deadline:
-            raise self._too_slow()
-
-    def _too_slow(self) -> SyncError:
-        elapsed = time.monotonic() - self._started
-        logger.error(
-            "Personio fetch passed its deadline of %.0f s after %.0f s (%d of %s employees)",
-            self._deadline_seconds,
-            elapsed,
-            self._fetched,
-            self._total,
-        )
-        got = f"{self._fetched} of {self._total} employees" if self._total is not None else "no employees"
-        return too_slow(
-            f"{got} came in {elapsed:.0f} s, and the fetch may take at most {self._deadline_seconds:.0f} s"
-        )
-
-    def _check_stop(self) -> None:
-        if self._stop is not None and self._stop.is_set():
-            logger.info("Personio fetch abandoned: the process is stopping")
-            raise FetchAbandoned()
-
-    def _pause(self, seconds: float) -> None:
-        """Wait `seconds` (pacing, back-off), unless that passes the fetch's deadline (SyncError at
-        once) or the stop event is set meanwhile (FetchAbandoned)."""
-        self._check_stop()
-        if time.monotonic() + seconds >= self._deadline:
-            raise self._too_slow()
-        if self._stop is None:
-            time.sleep(seconds)
-        elif self._stop.wait(seconds):
-            self._check_stop()
-
     def _paced(self) -> None:
         """Wait for a slot of the credential's pacing and the host ceiling together."""
         pacers = [pacer for pacer in (self._pacer, self._host_pacer) if pacer is not None]
         if pacers:
-            pacers[0].acquire(also=pacers[1:], sleep=self._pause)
+            pacers[0].acquire(also=pacers[1:], sleep=self._budget.pause)
 
     def _timeout_until(self, until: float) -> httpx.Timeout:
         """The per-read timeouts, none reaching past `until` (time.monotonic())."""
-        left = max(0.001, until - time.monotonic())
+        left = max(0.001, self._budget.left(until))
 
         def capped(value: float | None) -> float:
             return left if value is None else min(value, left)
@@ -456,9 +412,9 @@ class PersonioClient:
                 chunks.clear()
                 raise page_too_large(self._max_page_bytes)
             chunks.append(chunk)
-            if time.monotonic() >= until:
+            if self._budget.passed(until):
                 raise _RequestDeadline()
-            self._check_stop()
+            self._budget.check_stop()
         return b"".join(chunks)
 
     # -- one logical request ------------------------------------------------------------------
@@ -526,15 +482,14 @@ class PersonioClient:
         attempt = 0
         while True:
             attempt += 1
-            self._check_stop()
-            self._check_deadline()
+            self._budget.check()
             self._paced()
             self._requests += 1
             if path == AUTH_PATH:
                 self._auth_calls += 1
             retry_after: float | None = None
             failure: Failure
-            until = min(time.monotonic() + self._request_deadline, self._deadline)
+            until = self._budget.until(self._request_deadline)
             request = http.build_request(
                 method,
                 path,
@@ -565,7 +520,7 @@ class PersonioClient:
             finally:
                 if response is not None:
                     response.close()
-            self._check_deadline()
+            self._budget.check()
             if attempt >= self._max_attempts:
                 logger.error(
                     "Personio %s %s -> %s; giving up after %d attempts", method, path, failure, attempt
@@ -584,7 +539,7 @@ class PersonioClient:
             self._report(
                 "retry", f"{describe(failure)}; trying again in {delay:.0f} s (attempt {attempt + 1})"
             )
-            self._pause(delay)
+            self._budget.pause(delay)
 
     # -- sign-in ------------------------------------------------------------------------------
 
@@ -648,7 +603,9 @@ class PersonioClient:
     def _report(self, phase: str, message: str) -> None:
         if self._on_progress is not None:
             self._on_progress(
-                FetchProgress(phase=phase, fetched=self._fetched, total=self._total, message=message)
+                FetchProgress(
+                    phase=phase, fetched=self._budget.fetched, total=self._budget.total, message=message
+                )
             )
 
 

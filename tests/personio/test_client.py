@@ -28,6 +28,7 @@ from sync.core.errors import (
     FetchAbandoned,
     SyncError,
 )
+from sync.personio.budget import FetchBudget
 from sync.personio.client import FetchProgress, FetchResult, PersonioClient
 from sync.personio.limits import derived_run_deadline, employee_limit
 from sync.personio.pacing import (
@@ -887,6 +888,48 @@ def test_the_derived_run_deadline_grows_with_the_company_and_stops_at_30_minutes
     assert small < large < 1800
     assert derived_run_deadline(1_000_000, paced) == 1800
     assert derived_run_deadline(300, (None, None)) == pytest.approx(4 * 2 + 120)
+
+
+def budget_on(clock: FakeClock, **kwargs: Any) -> FetchBudget:
+    options: dict[str, Any] = {"run_deadline": None, "rate_limits": (None,), "employees": 0}
+    options.update(kwargs)
+    return FetchBudget(clock=clock, sleep=clock.sleep, **options)
+
+
+def test_a_wait_that_would_pass_the_fetch_deadline_fails_at_once_without_waiting() -> None:
+    clock = FakeClock()
+    budget = budget_on(clock, run_deadline=10)
+    budget.pause(4)
+    with pytest.raises(SyncError) as caught:
+        budget.pause(7)  # 4 + 7 > 10
+    assert clock.slept == [4]
+    assert caught.value.code == PERSONIO_UNAVAILABLE
+    assert caught.value.message == (
+        "Personio answered too slowly: no employees came in 4 s, and the fetch may take at most 10 s."
+    )
+    clock.now += 6
+    with pytest.raises(SyncError):
+        budget.check()
+
+
+def test_the_derived_deadline_follows_the_total_but_a_set_one_stays() -> None:
+    clock = FakeClock()
+    derived, fixed = budget_on(clock), budget_on(clock, run_deadline=60)
+    for budget in (derived, fixed):
+        budget.resize(50_000)
+    assert derived.seconds == derived_run_deadline(50_000, (None,)) > 1000
+    assert fixed.seconds == 60
+
+
+def test_a_set_stop_is_seen_by_every_check_and_wait() -> None:
+    clock, stop = FakeClock(), threading.Event()
+    budget = budget_on(clock, run_deadline=10, stop=stop)
+    budget.check()
+    stop.set()
+    for step in (budget.check, budget.check_stop, lambda: budget.pause(1)):
+        with pytest.raises(FetchAbandoned):
+            step()
+    assert clock.slept == []
 
 
 # -- the host ceiling: every credential's requests to one host together ---------------------------
