@@ -2,15 +2,20 @@
 of a body, and around every wait (pacing, back-off).
 
 The clock and the sleep are injectable, so a test can show that a wait which would pass the deadline
-fails at once, without waiting.
+fails at once, without waiting. `HangUpOnStop` makes a stop quick even while a read waits on a
+silent Personio: it shuts the connection in use down, which ends the read at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
 
 from sync.core.errors import FetchAbandoned, SyncError
 from sync.personio.errors import too_slow
@@ -101,3 +106,67 @@ class FetchBudget:
         )
         got = f"{self.fetched} of {self.total} employees" if self.total is not None else "no employees"
         return too_slow(f"{got} came in {elapsed:.0f} s, and the fetch may take at most {self.seconds:.0f} s")
+
+
+STOP_POLL_SECONDS = 0.2  # how often a fetch's watcher looks at the stop event
+
+
+class ConnectionInUse:
+    """The network stream of the client's latest connection, learnt from httpcore's `trace`
+    extension (each new connection reports it; a kept-alive one stays the latest)."""
+
+    _EVENTS = frozenset({"connection.connect_tcp.complete", "connection.start_tls.complete"})
+
+    def __init__(self) -> None:
+        self._stream: Any = None
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event in self._EVENTS and info.get("return_value") is not None:
+            self._stream = info["return_value"]
+
+    def current(self) -> socket.socket | None:
+        sock = self._stream.get_extra_info("socket") if self._stream is not None else None
+        return sock if isinstance(sock, socket.socket) else None
+
+
+class HangUpOnStop:
+    """While a fetch runs: once `stop` is set, shut the connection in use down, so that a read
+    waiting on Personio ends now instead of at its timeout (the fetch then sees the stop and raises
+    FetchAbandoned). Does nothing without a stop event."""
+
+    def __init__(self, stop: threading.Event | None, connection: Callable[[], socket.socket | None]) -> None:
+        self._stop = stop
+        self._connection = connection
+        self._done = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="personio-stop", daemon=True)
+
+    def __enter__(self) -> HangUpOnStop:
+        if self._stop is not None:
+            self._watcher.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._done.set()
+        if self._watcher.is_alive():
+            self._watcher.join()
+
+    def _watch(self) -> None:
+        assert self._stop is not None
+        while not self._done.is_set():
+            if self._stop.wait(STOP_POLL_SECONDS):
+                break
+        else:
+            return
+        sock = self._connection()
+        if sock is None:
+            return
+        # The plain socket's shutdown, also for TLS: it ends a read blocked in another thread,
+        # where ssl.SSLSocket.shutdown would first pull the TLS state from under that read.
+        with contextlib.suppress(OSError):  # already closed
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        logger.info("Personio connection hung up: the process is stopping")

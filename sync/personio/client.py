@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import httpx
 
 from sync.core.employees import REQUIRED_ATTRIBUTES, SYNC_ATTRIBUTES, Employee, SkippedRecord
-from sync.personio.budget import FetchBudget
+from sync.personio.budget import ConnectionInUse, FetchBudget, HangUpOnStop
 from sync.personio.errors import (
     CONNECTION,
     PERSONIO_ORIGIN,
@@ -232,6 +232,7 @@ class PersonioClient:
         self._auth_calls = 0
         self._reauth_left = 1
         self._budget = self._new_budget(None)  # the deadline, stop event and progress of a fetch
+        self._connection = ConnectionInUse()
 
     def _new_budget(self, stop: threading.Event | None) -> FetchBudget:
         return FetchBudget(
@@ -281,18 +282,8 @@ class PersonioClient:
         self._requests = self._auth_calls = 0
         self._reauth_left = 1
         self._budget = self._new_budget(stop)
-        try:
-            listing = self._list_employees(wanted)
-        except _InconsistentPaging as first:
-            logger.warning(
-                "Personio paging was inconsistent (%s); reading the whole list once more", first.reason
-            )
-            self._report("retry", "Personio's pages did not fit together; reading the list again")
-            try:
-                listing = self._list_employees(wanted)
-            except _InconsistentPaging as second:
-                raise inconsistent_twice(second.reason) from None
-        employees, skipped, present, pages = listing
+        with HangUpOnStop(stop, self._connection.current):
+            employees, skipped, present, pages = self._listing(wanted)
         if employees or skipped:
             check_required(required_keys, present)
         logger.info(
@@ -314,6 +305,22 @@ class PersonioClient:
         )
 
     # -- pagination ---------------------------------------------------------------------------
+
+    def _listing(
+        self, attributes: Sequence[str]
+    ) -> tuple[list[Employee], list[SkippedRecord], frozenset[str], int]:
+        """The listing; pages that do not fit together are read once more, then invalid_response."""
+        try:
+            return self._list_employees(attributes)
+        except _InconsistentPaging as first:
+            logger.warning(
+                "Personio paging was inconsistent (%s); reading the whole list once more", first.reason
+            )
+            self._report("retry", "Personio's pages did not fit together; reading the list again")
+            try:
+                return self._list_employees(attributes)
+            except _InconsistentPaging as second:
+                raise inconsistent_twice(second.reason) from None
 
     def _list_employees(
         self, attributes: Sequence[str]
@@ -415,6 +422,7 @@ class PersonioClient:
             if self._budget.passed(until):
                 raise _RequestDeadline()
             self._budget.check_stop()
+        self._budget.check_stop()  # a hang-up also ends a body that has no length
         return b"".join(chunks)
 
     # -- one logical request ------------------------------------------------------------------
@@ -497,6 +505,7 @@ class PersonioClient:
                 json=json_body,
                 headers=headers,
                 timeout=self._timeout_until(until),
+                extensions={"trace": self._connection.trace},
             )
             # Every connection goes to the origin the credentials were checked for, nowhere else.
             if request.url.userinfo or not origin_allowed(
@@ -514,6 +523,7 @@ class PersonioClient:
             except (httpx.TimeoutException, _RequestDeadline):
                 failure = TIMEOUT
             except (httpx.TransportError, httpx.DecodingError):
+                self._budget.check_stop()  # the connection was hung up because of the stop
                 if response is not None:  # the status line came, the body broke off
                     raise MalformedResponse("the answer was cut off") from None
                 failure = CONNECTION

@@ -1046,3 +1046,25 @@ def test_a_stop_while_a_page_drips_abandons_the_fetch(sandbox: SandboxProcess) -
     finally:
         timer.cancel()
     assert not isinstance(caught.value, SyncError)  # a caller tells it apart from a failure
+
+
+def test_a_stop_while_personio_is_silent_hangs_up_instead_of_waiting_for_the_timeout(
+    sandbox: SandboxProcess,
+) -> None:
+    # The page would come after 600 s and every timeout is longer: only hanging up the connection
+    # ends the wait (without it this test would run into the test timeout).
+    sandbox.set_faults(hang={"seconds": 600, "count": 1})
+    stop = threading.Event()
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    try:
+        with (
+            sandbox_client(
+                sandbox, timeout=httpx.Timeout(900), request_deadline=900, run_deadline=1800
+            ) as client,
+            pytest.raises(FetchAbandoned),
+        ):
+            client.fetch_employees(stop=stop)
+    finally:
+        timer.cancel()
+    assert sandbox.stats()["employee_requests"] == 1
