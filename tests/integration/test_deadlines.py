@@ -7,6 +7,7 @@ succeeds; then someone is hired, so a run that got through would change the dire
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,9 @@ from sqlmodel import select
 
 from storage.db import read_session
 from storage.models import Organization
-from sync.integration.source import known_employee_count
+from sync.core.errors import FetchAbandoned, SyncError
+from sync.integration.settings import settings_of
+from sync.integration.source import fetch_source, known_employee_count, load_integration
 from tests.support.cli import Cli, create_org_reading
 from tests.support.sandbox import SandboxFactory, SandboxProcess
 
@@ -139,3 +142,21 @@ def test_a_total_over_ten_times_the_last_successful_run_fails_the_run(
     assert f"more than ten times the {known:,} employees of the last successful run" in message
     assert acme.stats()["employee_requests"] == 1
     assert directory(cli) == before
+
+
+def test_a_set_stop_abandons_the_fetch_of_a_run_with_its_own_exception(
+    acme: SandboxProcess, cli: Cli, engine: Engine
+) -> None:
+    with read_session(engine) as session:
+        org = session.exec(select(Organization).where(Organization.slug == "acme")).one()
+        assert org.id is not None
+        integration, _org = load_integration(session, org.id)
+        settings = settings_of(integration)
+    stop = threading.Event()
+    stop.set()
+
+    with pytest.raises(FetchAbandoned) as caught:
+        fetch_source(integration, settings, on_progress=None, client_factory=None, stop=stop)
+
+    assert not isinstance(caught.value, SyncError)
+    assert acme.stats()["requests"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,8 @@ def test_personio_settings_reach_the_client(monkeypatch: pytest.MonkeyPatch) -> 
         def __exit__(self, *_exc: object) -> None:
             return None
 
-        def fetch_employees(self, **_kwargs: Any) -> FetchResult:
+        def fetch_employees(self, **kwargs: Any) -> FetchResult:
+            seen["stop"] = kwargs.get("stop")
             return FetchResult([], [], frozenset(), pages=1, requests=1, auth_calls=1)
 
     integration = Integration(
@@ -110,9 +112,17 @@ def test_personio_settings_reach_the_client(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PERSONIO_HOST_RATE_LIMIT_PER_MINUTE", "0")
     monkeypatch.setenv("PERSONIO_RUN_DEADLINE_SECONDS", "600")
     monkeypatch.setenv("PERSONIO_MAX_PAGE_BYTES", "5000000")
-    fetch_source(integration, SyncSettings(), on_progress=None, client_factory=FakeClient, known_employees=40)
+    stop = threading.Event()
+    fetch_source(
+        integration,
+        SyncSettings(),
+        on_progress=None,
+        client_factory=FakeClient,
+        known_employees=40,
+        stop=stop,
+    )
     assert (seen["host_rate_limit"], seen["run_deadline"], seen["max_page_bytes"]) == (None, 600, 5_000_000)
-    assert seen["known_employees"] == 40
+    assert seen["known_employees"] == 40 and seen["stop"] is stop
 
 
 @pytest.mark.parametrize(
