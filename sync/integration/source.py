@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, col, func, select
@@ -53,17 +54,32 @@ def load_integration(session: Session, org_id: int) -> tuple[Integration, Organi
 
 def known_employee_count(session: Session, org_id: int) -> int | None:
     """How many employees the last successful run knew: the directory users that came from Personio
-    (deactivated ones included). None before the first successful run (no relative limit then)."""
-    succeeded = session.exec(
-        select(Run.id).where(Run.org_id == org_id, Run.status == RunStatus.SUCCEEDED).limit(1)
+    (deactivated ones included). None before the first successful run, and when the Client Secret
+    was entered after it (new credentials may read another, larger company): no relative limit then.
+    """
+    finished = session.exec(
+        select(Run.finished_at)
+        .where(Run.org_id == org_id, Run.status == RunStatus.SUCCEEDED, col(Run.finished_at).is_not(None))
+        .order_by(col(Run.finished_at).desc())
+        .limit(1)
     ).first()
-    if succeeded is None:
+    if finished is None:
+        return None
+    secret_set_at = session.exec(
+        select(Integration.secret_set_at).where(Integration.org_id == org_id)
+    ).first()
+    if secret_set_at is not None and _as_utc(secret_set_at) > _as_utc(finished):
         return None
     from_personio = col(User.personio_id).is_not(None)
     linked = session.exec(
         select(func.count()).select_from(User).where(User.org_id == org_id, from_personio)
     ).one()
     return int(linked)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without an offset (they are stored as UTC); PostgreSQL with one."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @contextmanager

@@ -160,3 +160,22 @@ def test_a_set_stop_abandons_the_fetch_of_a_run_with_its_own_exception(
 
     assert not isinstance(caught.value, SyncError)
     assert acme.stats()["requests"] == 0
+
+
+def test_new_credentials_lift_the_limit_relative_to_the_last_run(
+    acme: SandboxProcess, cli: Cli, engine: Engine
+) -> None:
+    # other API credentials may read another company: ten times the old one means nothing then
+    def known() -> int | None:
+        with read_session(engine) as session:
+            org = session.exec(select(Organization).where(Organization.slug == "acme")).one()
+            assert org.id is not None
+            return known_employee_count(session, org.id)
+
+    before = known()
+    assert before is not None and 0 < before <= EMPLOYEES  # externals are not synced by default
+    configured = cli("config", "acme", "--client-id", acme.client_id, "--client-secret", acme.client_secret)
+    assert configured.code == 0, configured.err
+    assert known() is None
+    assert cli.json("run", "acme")["status"] == "succeeded"
+    assert known() == before + 1  # the new hire
