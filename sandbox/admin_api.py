@@ -9,10 +9,11 @@ import secrets
 from typing import Any
 
 from sandbox.company import DEPARTMENT, OFFICE, TEAM
-from sandbox.credentials import Credential
+from sandbox.credentials import V2_SCOPES, Credential
 from sandbox.faults import FaultError, Faults
 from sandbox.personnel import PersonnelError, delete, flat_record, hire, org_units, rename_unit, update
 from sandbox.state import SandboxState
+from sandbox.webhooks import admin_view
 from sandbox.wire import Request, Response, json_response
 
 
@@ -50,6 +51,7 @@ def overview(state: SandboxState, request: Request) -> Response:
                     "client_id": c.client_id,
                     "withheld": sorted(c.withheld),
                     "employees_access": c.employees_access,
+                    "scopes": sorted(c.scopes),
                 }
                 for c in state.credentials.credentials.values()
             ],
@@ -132,8 +134,9 @@ rename_office = _renamer(OFFICE)
 
 def add_credential(state: SandboxState, request: Request) -> Response:
     """`POST /_admin/credentials` `{client_id?, client_secret?, withheld?: [keys], employees_access?:
-    bool}`: 201 with the credential; missing id or secret are generated, employees_access defaults to
-    true (false: signs in, but every employees request answers 403)."""
+    bool, scopes?: [v2 scopes]}`: 201 with the credential; missing id or secret are generated,
+    employees_access defaults to true (false: signs in, but every employees request answers 403),
+    scopes to every v2 scope."""
     body = _body(request) or {}
     if not isinstance(body, dict):
         return admin_error(422, "the body must be a JSON object")
@@ -147,7 +150,19 @@ def add_credential(state: SandboxState, request: Request) -> Response:
         return admin_error(422, "withheld must be a list of attribute keys")
     if not isinstance(employees_access, bool):
         return admin_error(422, "employees_access must be true or false")
-    state.credentials.add(Credential(client_id, client_secret, frozenset(withheld), employees_access))
+    scopes = body.get("scopes")
+    scopes = sorted(V2_SCOPES) if scopes is None else scopes
+    if not isinstance(scopes, list) or not all(isinstance(scope, str) for scope in scopes):
+        return admin_error(422, "scopes must be a list of scope names")
+    unknown = sorted(set(scopes) - V2_SCOPES)
+    if unknown:
+        return admin_error(
+            422, f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(sorted(V2_SCOPES))}"
+        )
+    credential = Credential(
+        client_id, client_secret, frozenset(withheld), employees_access, frozenset(scopes)
+    )
+    state.credentials.add(credential)
     return json_response(
         201,
         {
@@ -155,8 +170,14 @@ def add_credential(state: SandboxState, request: Request) -> Response:
             "client_secret": client_secret,
             "withheld": sorted(set(withheld)),
             "employees_access": employees_access,
+            "scopes": sorted(credential.scopes),
         },
     )
+
+
+def list_webhooks(state: SandboxState, request: Request) -> Response:
+    """`GET /_admin/webhooks`: every registered webhook (no token or header values: `token_set`)."""
+    return json_response(200, admin_view(state.webhooks.webhooks))
 
 
 def get_faults(state: SandboxState, request: Request) -> Response:

@@ -13,6 +13,8 @@ from sandbox.credentials import Credential, CredentialStore
 from sandbox.faults import Faults
 from sandbox.generate import generate_company
 from sandbox.ratelimit import SlidingWindowLimiter, Window
+from sandbox.v2_auth import AccessTokenStore
+from sandbox.webhooks import WebhookStore
 
 DEFAULT_CLIENT_ID = "papi-sandbox-client-id"
 DEFAULT_CLIENT_SECRET = "papi-sandbox-client-secret"
@@ -74,11 +76,13 @@ class SandboxState:
         self.stats: Stats
         self.employee_limiter: SlidingWindowLimiter
         self.auth_limiter: SlidingWindowLimiter
+        self.v2_tokens: AccessTokenStore
+        self.webhooks: WebhookStore
         self.reset()
 
     def reset(self) -> None:
         """Back to the start: the company regenerated from the seed, no faults, zero counts, only the
-        start-up credential (tokens issued before are no longer valid)."""
+        start-up credential (tokens issued before are no longer valid), no webhooks."""
         config = self.config
         self.company = generate_company(config.employees, config.seed)
         # Tokens issued before stay known as dead (401 blacklisted), not unknown (403).
@@ -91,6 +95,8 @@ class SandboxState:
         self.stats = Stats()
         self.employee_limiter = employee_limiter()
         self.auth_limiter = auth_limiter()
+        self.v2_tokens = AccessTokenStore()
+        self.webhooks = WebhookStore()
 
     def now(self) -> datetime:
         """The wall-clock time, aware, for stamping changes."""

@@ -255,20 +255,44 @@ class SandboxProcess:
         client_secret: str | None = None,
         withheld: Iterable[str] = (),
         employees_access: bool = True,
+        scopes: Iterable[str] | None = None,
     ) -> dict[str, Any]:
         """Add a credential whose whitelist omits `withheld`; with `employees_access=False` it signs in
-        but every employees request answers 403 (Personio's missing-scope answer).
+        but every employees request answers 403 (Personio's missing-scope answer). `scopes`: the v2
+        scopes granted (default every one), e.g. without `personio:webhooks:write`.
 
-        Returns `{client_id, client_secret, withheld, employees_access}`; a missing id or secret is
-        generated.
+        Returns `{client_id, client_secret, withheld, employees_access, scopes}`; a missing id or
+        secret is generated.
         """
-        body = {
+        body: dict[str, Any] = {
             "client_id": client_id,
             "client_secret": client_secret,
             "withheld": list(withheld),
             "employees_access": employees_access,
         }
+        if scopes is not None:
+            body["scopes"] = list(scopes)
         return dict(self._call("POST", "/credentials", json=body, expect=201))
+
+    def v2_token(
+        self, client_id: str | None = None, client_secret: str | None = None, scope: str | None = None
+    ) -> str:
+        """An access token from `POST /v2/auth/token` (form body). Raises SandboxError when refused."""
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client_id or self.client_id,
+            "client_secret": client_secret or self.client_secret,
+        }
+        if scope is not None:
+            form["scope"] = scope
+        response = self.http.post(f"{self.base_url}/v2/auth/token", data=form)
+        if response.status_code != 200:
+            raise SandboxError(f"POST /v2/auth/token -> {response.status_code}: {response.text}")
+        return str(response.json()["access_token"])
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """Every registered webhook (`token_set` instead of the token)."""
+        return list(self._call("GET", "/webhooks"))
 
     def faults(self) -> dict[str, Any]:
         """The current fault switches."""
