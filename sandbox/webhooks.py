@@ -354,6 +354,7 @@ def delete_webhook(state: SandboxState, request: Request, webhook_id: str) -> Re
         return token
     if state.webhooks.webhooks.pop(webhook_id, None) is None:
         return _not_found(webhook_id)
+    state.deliverer.cancel(webhook_id)
     return Response(status=204, body=b"")
 
 

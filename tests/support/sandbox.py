@@ -294,6 +294,25 @@ class SandboxProcess:
         """Every registered webhook (`token_set` instead of the token)."""
         return list(self._call("GET", "/webhooks"))
 
+    def deliveries(self, **filters: str) -> list[dict[str, Any]]:
+        """Webhook deliveries, oldest first; filters: `webhook_id`, `event_name`, `status`
+        (pending, delivered, failed, dropped, cancelled)."""
+        response = self.http.get(f"{self.admin_url}/deliveries", params=filters)
+        if response.status_code != 200:
+            raise SandboxError(f"GET /_admin/deliveries -> {response.status_code}: {response.text}")
+        return list(response.json())
+
+    def set_webhook_faults(self, *, drop: int | None = None, duplicate: int | None = None) -> dict[str, int]:
+        """The next `drop` deliveries are never sent, the next `duplicate` are sent twice."""
+        body = {
+            name: value for name, value in (("drop", drop), ("duplicate", duplicate)) if value is not None
+        }
+        return dict(self._call("PUT", "/webhook_faults", json=body))
+
+    def set_webhook_retry_scale(self, scale: float) -> None:
+        """Multiply the delays between delivery attempts (0.001: a minute becomes 60 ms) until reset."""
+        self._call("PUT", "/webhook_settings", json={"retry_scale": scale})
+
     def faults(self) -> dict[str, Any]:
         """The current fault switches."""
         return dict(self._call("GET", "/faults"))
