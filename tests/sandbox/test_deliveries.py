@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from sandbox.__main__ import parse_args
 from sandbox.events import EMPLOYMENT_ID_OFFSET, change_events
 from sandbox.webhooks import EVENTS
 from tests.support.capture import CaptureServer
-from tests.support.sandbox import SandboxError, SandboxProcess, free_port
+from tests.support.sandbox import SandboxError, SandboxFactory, SandboxProcess, free_port
 
 WAIT = 30.0  # generous: outcomes, never speed
 TOKEN = "Bearer whk-0123456789abcdef"
@@ -369,3 +370,23 @@ def test_deliveries_can_be_filtered(sandbox: SandboxProcess, receiver: Receiver)
     assert [d["event_name"] for d in sandbox.deliveries(event_name="person.created")] == ["person.created"]
     assert len(sandbox.deliveries(status="delivered")) == 2
     assert sandbox.deliveries(webhook_id="nope") == []
+
+
+def test_the_retry_scale_comes_from_the_command_line() -> None:
+    assert parse_args(["--webhook-retry-scale", "0.01"]).webhook_retry_scale == 0.01
+    assert parse_args([]).webhook_retry_scale == 1.0
+    with pytest.raises(SystemExit):
+        parse_args(["--webhook-retry-scale", "-1"])
+
+
+def test_a_delivery_in_flight_does_not_hold_up_sigterm(
+    sandbox_factory: SandboxFactory, receiver: Receiver
+) -> None:
+    private = sandbox_factory(employees=5)
+    register(private, receiver.url, enabled_events=["person.created"])
+    receiver.hold.set()
+    private.hire(first_name="In", last_name="Flight")
+    eventually(lambda: receiver.received)
+    private.stop()
+    assert private.returncode == 0
+    assert "Traceback" not in private.log()
