@@ -29,12 +29,21 @@ PAGE_SIZE = 50
 OPEN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 OPEN_REFRESH_SECONDS = 2.0  # while a run is queued or running, the page follows it closely
 IDLE_REFRESH_SECONDS = 30.0  # otherwise it only looks for runs started elsewhere
+# Plain words in the table: a table cell cannot draw an icon font, and emoji render as boxes
+# where the machine has no emoji font. Markdown (the detail panel) gets Streamlit's own icons.
 STATUS_LABELS: dict[str, str] = {
-    RunStatus.SUCCEEDED: "✅ Succeeded",
-    RunStatus.FAILED: "❌ Failed",
-    RunStatus.QUEUED: "⏳ Queued",
-    RunStatus.RUNNING: "🔄 Running",
+    RunStatus.SUCCEEDED: "Succeeded",
+    RunStatus.FAILED: "Failed",
+    RunStatus.QUEUED: "Queued",
+    RunStatus.RUNNING: "Running",
 }
+STATUS_ICONS: dict[str, str] = {
+    RunStatus.SUCCEEDED: ":material/check_circle:",
+    RunStatus.FAILED: ":material/error:",
+    RunStatus.QUEUED: ":material/hourglass_top:",
+    RunStatus.RUNNING: ":material/autorenew:",
+}
+ERROR_CELL_CHARS = 120  # the table shows the start of an error; the detail panel the whole text
 TRIGGER_LABELS: dict[str, str] = {
     Trigger.AUTOMATIC: "Automatic",
     Trigger.MANUAL: "Run now",
@@ -110,6 +119,12 @@ class RunDetail:
     @property
     def status_label(self) -> str:
         return STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def status_heading(self) -> str:
+        """The status for markdown (the panel's heading): a material icon and the word."""
+        icon = STATUS_ICONS.get(self.status)
+        return f"{icon} {self.status_label}" if icon else self.status_label
 
     @property
     def is_open(self) -> bool:
@@ -285,27 +300,47 @@ def _rows_per_run(session: Session, run_id_column: Any, run_ids: list[int]) -> d
     return {run_id: int(rows) for run_id, rows in session.execute(query).all()}
 
 
+def error_cell(message: str | None, *, limit: int = ERROR_CELL_CHARS) -> str:
+    """An error message as one table cell: one line, at most `limit` characters (ending in "…"
+    when cut). The detail panel shows the whole message and its hint."""
+    line = " ".join((message or "").split())
+    if len(line) <= limit:
+        return line
+    return line[: limit - 1].rstrip() + "…"
+
+
+def runs_columns(*, with_org: bool = False) -> list[str]:
+    """The Runs table's columns: status and error first (in view beside the detail panel)."""
+    return [
+        "Status",
+        "Error",
+        "Triggered at",
+        *(["Organization"] if with_org else []),
+        "Avatar",
+        "Triggered by",
+        "Changes",
+        "Run",
+    ]
+
+
 def runs_frame(run_page: RunPage, *, with_org: bool = False) -> pd.DataFrame:
     """The page as the Runs table shows it; the `Run` column holds the run id."""
     records = []
     for row in run_page.rows:
-        record: dict[str, Any] = {"Run": row.id}
-        if with_org:
-            record["Organization"] = row.org_name
-        record.update(
+        records.append(
             {
+                "Status": row.status_label,
+                "Error": error_cell(row.error_message),
                 "Triggered at": table_time(row.triggered_at),
+                "Organization": row.org_name,
                 "Avatar": row.triggered_by.avatar,
                 "Triggered by": row.triggered_by.text,
-                "Status": row.status_label,
                 "Changes": row.changes if row.status == RunStatus.SUCCEEDED else None,
-                "Error": row.error_message or "",
+                "Run": row.id,
             }
         )
-        records.append(record)
-    columns = ["Run", *(["Organization"] if with_org else [])]
-    columns += ["Triggered at", "Avatar", "Triggered by", "Status", "Changes", "Error"]
-    return pd.DataFrame(records, columns=columns)
+    columns = runs_columns(with_org=with_org)
+    return pd.DataFrame([{name: record[name] for name in columns} for record in records], columns=columns)
 
 
 def run_detail(
