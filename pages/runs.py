@@ -99,6 +99,8 @@ def draw_detail(detail: RunDetail) -> None:
                 f"ran {_ui.duration(detail.started_at, detail.finished_at)}"
             )
             if not detail.changes:
+                if detail.pruned_text is not None:
+                    st.caption(detail.pruned_text)
                 return
         else:
             st.caption(
@@ -110,7 +112,12 @@ def draw_detail(detail: RunDetail) -> None:
             for column, (key, label) in zip(st.columns(4), keys, strict=False):
                 column.metric(label, detail.counts.get(key, 0))
         if detail.counts.get("skipped"):
-            st.caption(f"{detail.counts['skipped']} Personio records were skipped (see Warnings).")
+            see = "" if detail.pruned_text is not None else " (see Warnings)"
+            st.caption(f"{detail.counts['skipped']} Personio records were skipped{see}.")
+        if detail.pruned_text is not None:
+            st.markdown("**Changes**")
+            st.info(detail.pruned_text, icon=":material/auto_delete:")
+            return
         st.markdown(f"**Changes** ({detail.changes_total})")
         if detail.changes:
             st.dataframe(

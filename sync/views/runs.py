@@ -81,10 +81,19 @@ class RunRow:
     counts: dict[str, Any]  # as the run recorded them
     error_code: str | None
     error_hint: str | None
+    details_pruned_after_days: int | None = None  # set: the change log and warnings were pruned
 
     @property
     def status_label(self) -> str:
         return STATUS_LABELS.get(self.status, self.status)
+
+
+def pruned_text(days: int) -> str:
+    """What a run whose details were pruned says instead of an empty list of changes."""
+    return (
+        f"The details of this run (each change and warning) were pruned after {days} days; "
+        "its counts are kept."
+    )
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,13 @@ class RunDetail:
     changes: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     changes_total: int = 0  # may exceed len(changes) when the list was cut at `change_limit`
+    details_pruned_after_days: int | None = None  # set: the change log and warnings were pruned
+
+    @property
+    def pruned_text(self) -> str | None:
+        """None, or what the panel says instead of the (pruned) lists of changes and warnings."""
+        days = self.details_pruned_after_days
+        return pruned_text(days) if days is not None else None
 
     @property
     def status_label(self) -> str:
@@ -187,6 +203,7 @@ def _run_columns() -> Any:
             col(Run.started_at),
             col(Run.error_code),
             col(Run.error_hint),
+            col(Run.details_pruned_after_days),
         )
         .select_from(Run)
         .join(Organization, col(Organization.id) == col(Run.org_id))
@@ -215,6 +232,7 @@ def _row(values: Any) -> RunRow:
         started_at,
         error_code,
         error_hint,
+        details_pruned_after_days,
     ) = values
     who = triggered_by(
         user=(u_first, u_last, u_email) if u_email else None,
@@ -236,6 +254,7 @@ def _row(values: Any) -> RunRow:
         counts=counts,
         error_code=error_code,
         error_hint=error_hint,
+        details_pruned_after_days=details_pruned_after_days,
     )
 
 
@@ -265,7 +284,8 @@ def runs_json(engine: Engine, *, org_id: int, limit: int) -> list[dict[str, Any]
     """The organization's latest `limit` runs, newest first, as `python -m sync runs --json` prints them.
 
     The runs are the Runs page's rows; `changes` and `warnings` count the run's change log
-    and warnings as recorded.
+    and warnings as recorded. For a run whose details were pruned (RUN_DETAIL_RETENTION_DAYS)
+    they are null, and `details_pruned` says so (`details_pruned_after_days` holds the days).
     """
     if limit < 1:
         return []
@@ -284,8 +304,12 @@ def runs_json(engine: Engine, *, org_id: int, limit: int) -> list[dict[str, Any]
             "started_at": row.started_at.isoformat() if row.started_at else None,
             "finished_at": row.finished_at.isoformat() if row.finished_at else None,
             "counts": row.counts,
-            "changes": logged.get(row.id, 0),
-            "warnings": warned.get(row.id, 0),
+            "changes": None if row.details_pruned_after_days is not None else logged.get(row.id, 0),
+            "warnings": None if row.details_pruned_after_days is not None else warned.get(row.id, 0),
+            "details_pruned_after_days": row.details_pruned_after_days,
+            "details_pruned": pruned_text(row.details_pruned_after_days)
+            if row.details_pruned_after_days is not None
+            else None,
             "error": {"code": row.error_code, "message": row.error_message, "hint": row.error_hint}
             if row.error_code
             else None,
@@ -396,6 +420,7 @@ def run_detail(
         ],
         warnings=[{"personio_id": w.personio_id, "reason": w.reason} for w in warnings],
         changes_total=changes_total,
+        details_pruned_after_days=run.details_pruned_after_days,
     )
 
 
