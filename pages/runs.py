@@ -174,7 +174,11 @@ def runs_table() -> None:
             # columns to the right scroll out of view first. Long errors are cut (the panel has all).
             column_config={
                 "Status": st.column_config.TextColumn("Status", width=90),
-                "Error": st.column_config.TextColumn("Error", width=300),
+                "Error": st.column_config.TextColumn(
+                    "Error",
+                    width=300,
+                    help="The start of the error: select the run for all of it and the hint.",
+                ),
                 "Triggered at": st.column_config.DatetimeColumn(
                     "Triggered at (UTC)", format="YYYY-MM-DD HH:mm", width=135
                 ),
