@@ -70,7 +70,7 @@ show_org = who.is_staff and org_id is None
 
 def draw_detail(detail: RunDetail) -> None:
     with st.container(border=True):
-        st.subheader(f"Run #{detail.id} · {detail.status_label}")
+        st.subheader(f"Run #{detail.id} · {detail.status_heading}")
         trigger = TRIGGER_LABELS.get(detail.trigger, detail.trigger)
         by = detail.triggered_by
         st.caption(
@@ -99,6 +99,8 @@ def draw_detail(detail: RunDetail) -> None:
                 f"ran {_ui.duration(detail.started_at, detail.finished_at)}"
             )
             if not detail.changes:
+                if detail.pruned_text is not None:
+                    st.caption(detail.pruned_text)
                 return
         else:
             st.caption(
@@ -110,7 +112,12 @@ def draw_detail(detail: RunDetail) -> None:
             for column, (key, label) in zip(st.columns(4), keys, strict=False):
                 column.metric(label, detail.counts.get(key, 0))
         if detail.counts.get("skipped"):
-            st.caption(f"{detail.counts['skipped']} Personio records were skipped (see Warnings).")
+            see = "" if detail.pruned_text is not None else " (see Warnings)"
+            st.caption(f"{detail.counts['skipped']} Personio records were skipped{see}.")
+        if detail.pruned_text is not None:
+            st.markdown("**Changes**")
+            st.info(detail.pruned_text, icon=":material/auto_delete:")
+            return
         st.markdown(f"**Changes** ({detail.changes_total})")
         if detail.changes:
             st.dataframe(
@@ -163,17 +170,23 @@ def runs_table() -> None:
             on_select="rerun",
             selection_mode="single-row",
             key=f"runs_table_{org_id}_{run_page.page}",
+            # Status and error first: the table shares the row with the detail panel, so the
+            # columns to the right scroll out of view first. Long errors are cut (the panel has all).
             column_config={
-                "Run": st.column_config.NumberColumn("Run", format="#%d", width=56),
-                "Organization": st.column_config.TextColumn("Organization", width=110),
+                "Status": st.column_config.TextColumn("Status", width=90),
+                "Error": st.column_config.TextColumn(
+                    "Error",
+                    width=300,
+                    help="The start of the error: select the run for all of it and the hint.",
+                ),
                 "Triggered at": st.column_config.DatetimeColumn(
                     "Triggered at (UTC)", format="YYYY-MM-DD HH:mm", width=135
                 ),
+                "Organization": st.column_config.TextColumn("Organization", width=110),
                 "Avatar": st.column_config.ImageColumn("", width=36),
                 "Triggered by": st.column_config.TextColumn("Triggered by", width=210),
-                "Status": st.column_config.TextColumn("Status", width=112),
                 "Changes": st.column_config.NumberColumn("Changes", width=72),
-                "Error": st.column_config.TextColumn("Error", width="large"),
+                "Run": st.column_config.NumberColumn("Run", format="#%d", width=56),
             },
         )
         first = (run_page.page - 1) * run_page.page_size + 1

@@ -28,9 +28,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-rate-limit", action="store_true", help="switch off Personio's rate limits")
     parser.add_argument("--quiet", action="store_true", help="no access log on stderr")
+    parser.add_argument(
+        "--webhook-retry-scale",
+        type=float,
+        default=1.0,
+        help="multiply the delays between webhook delivery attempts (1 = Personio's; 0.001 for tests)",
+    )
     args = parser.parse_args(argv)
     if args.employees < 0:
         parser.error("--employees must be >= 0")
+    if args.webhook_retry_scale < 0:
+        parser.error("--webhook-retry-scale must be >= 0")
     args.withhold = frozenset(key.strip() for key in args.withhold.split(",") if key.strip())
     unknown = sorted(args.withhold - set(ATTRIBUTE_KEYS))
     if unknown:
@@ -53,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         client_secret=args.client_secret,
         withheld=args.withhold,
         rate_limit=not args.no_rate_limit,
+        webhook_retry_scale=args.webhook_retry_scale,
     )
     state = SandboxState(config)
     server = SandboxServer(state, args.host, args.port, log_requests=not args.quiet)

@@ -9,16 +9,25 @@ from dataclasses import dataclass
 TOKEN_LIFETIME = 86400  # seconds; Personio's stable tokens live 24 h
 SCOPE = "employees:read"
 
+# API v2 scopes a credential can be granted in Personio (Settings > Integrations > API credentials).
+PERSONS_READ = "personio:persons:read"
+EMPLOYMENTS_READ = "personio:employments:read"
+WEBHOOKS_READ = "personio:webhooks:read"
+WEBHOOKS_WRITE = "personio:webhooks:write"
+V2_SCOPES: frozenset[str] = frozenset({PERSONS_READ, EMPLOYMENTS_READ, WEBHOOKS_READ, WEBHOOKS_WRITE})
+
 
 @dataclass(frozen=True)
 class Credential:
-    """A client id/secret pair, the attributes its whitelist leaves out, and whether it may read
-    employees at all (without that access Personio signs it in but answers 403 on employees)."""
+    """A client id/secret pair, the attributes its whitelist leaves out, whether it may read
+    employees at all (without that access Personio signs it in but answers 403 on employees), and
+    the API v2 scopes granted to it (every one unless told otherwise)."""
 
     client_id: str
     client_secret: str
     withheld: frozenset[str] = frozenset()
     employees_access: bool = True
+    scopes: frozenset[str] = V2_SCOPES
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,15 @@ class CredentialStore:
         self.tokens: dict[str, Token] = {}
         self.retired: set[str] = set(retired)
         self._current: dict[str, Token] = {}
+
+    def check(self, client_id: str, client_secret: str) -> Credential | None:
+        """The credential with this id and secret (compared in constant time), or None."""
+        credential = self.credentials.get(client_id)
+        if credential is None or not secrets.compare_digest(
+            credential.client_secret.encode(), client_secret.encode()
+        ):
+            return None
+        return credential
 
     def add(self, credential: Credential) -> None:
         """Add or replace a credential; a replaced one's tokens stop working."""

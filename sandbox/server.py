@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sandbox import admin_api, personio_api
+from sandbox import admin_api, personio_api, v2_auth, webhooks
 from sandbox.personio_api import employee_endpoint
 from sandbox.personnel import PersonnelError
 from sandbox.state import SandboxState
@@ -30,8 +30,9 @@ class Route:
     handler: Handler
 
 
-def _route(method: str, path: str, handler: Handler) -> Route:
-    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>\\d+)", path)  # every path parameter is a numeric id
+def _route(method: str, path: str, handler: Handler, *, parameter: str = r"\d+") -> Route:
+    # Path parameters are numeric ids unless told otherwise (v2 webhook ids are uuids).
+    regex = re.sub(r"\{(\w+)\}", lambda found: f"(?P<{found[1]}>{parameter})", path)
     return Route(method, re.compile(f"^{regex}/?$"), handler)
 
 
@@ -41,6 +42,14 @@ PERSONIO_ROUTES: tuple[Route, ...] = (
     _route("GET", "/v1/company/employees/attributes", employee_endpoint(personio_api.list_attributes)),
     _route("GET", "/v1/company/employees/custom-attributes", employee_endpoint(personio_api.list_attributes)),
     _route("GET", "/v1/company/employees/{employee_id}", employee_endpoint(personio_api.get_employee)),
+)
+V2_ROUTES: tuple[Route, ...] = (
+    _route("POST", "/v2/auth/token", v2_auth.issue_token),
+    _route("GET", "/v2/webhooks", webhooks.list_webhooks),
+    _route("POST", "/v2/webhooks", webhooks.create_webhook),
+    _route("GET", "/v2/webhooks/{webhook_id}", webhooks.get_webhook, parameter="[^/]+"),
+    _route("PATCH", "/v2/webhooks/{webhook_id}", webhooks.update_webhook, parameter="[^/]+"),
+    _route("DELETE", "/v2/webhooks/{webhook_id}", webhooks.delete_webhook, parameter="[^/]+"),
 )
 ADMIN_ROUTES: tuple[Route, ...] = (
     _route("GET", "/_admin/health", admin_api.health),
@@ -58,6 +67,14 @@ ADMIN_ROUTES: tuple[Route, ...] = (
     _route("PATCH", "/_admin/teams/{unit_id}", admin_api.rename_team),
     _route("PATCH", "/_admin/offices/{unit_id}", admin_api.rename_office),
     _route("POST", "/_admin/credentials", admin_api.add_credential),
+    _route("GET", "/_admin/webhooks", admin_api.list_webhooks),
+    _route("GET", "/_admin/deliveries", admin_api.list_deliveries),
+    _route("DELETE", "/_admin/deliveries", admin_api.clear_deliveries),
+    _route("GET", "/_admin/webhook_faults", admin_api.get_webhook_faults),
+    _route("PUT", "/_admin/webhook_faults", admin_api.set_webhook_faults),
+    _route("DELETE", "/_admin/webhook_faults", admin_api.clear_webhook_faults),
+    _route("GET", "/_admin/webhook_settings", admin_api.get_webhook_settings),
+    _route("PUT", "/_admin/webhook_settings", admin_api.set_webhook_settings),
     _route("GET", "/_admin/faults", admin_api.get_faults),
     _route("PUT", "/_admin/faults", admin_api.set_faults),
     _route("DELETE", "/_admin/faults", admin_api.clear_faults),
@@ -81,6 +98,8 @@ def dispatch(state: SandboxState, request: Request) -> Response:
     """Answer one request. Personio paths get the v1 envelope for errors, admin paths `{"error"}`."""
     if request.path.startswith("/_admin/"):
         return _dispatch_admin(state, request)
+    if request.path.startswith("/v2/"):
+        return _dispatch_v2(state, request)
     with state.lock:
         state.stats.requests += 1
         matched = _match(PERSONIO_ROUTES, request.method, request.path)
@@ -94,6 +113,20 @@ def dispatch(state: SandboxState, request: Request) -> Response:
         # Added latency slows every Personio request, the auth call included.
         response.delay += state.faults.latency_ms / 1000
     return response
+
+
+def _dispatch_v2(state: SandboxState, request: Request) -> Response:
+    """API v2: errors are problem+json; not counted in the v1 stats."""
+    matched = _match(V2_ROUTES, request.method, request.path)
+    if matched is None:
+        if _path_known(V2_ROUTES, request.path):
+            return v2_auth.problem(
+                405, "Method not allowed", f"{request.method} is not allowed here.", "method_not_allowed"
+            )
+        return v2_auth.problem(404, "Not found", f"The endpoint {request.path} was not found.", "not_found")
+    route, params = matched
+    with state.lock:
+        return route.handler(state, request, **params)
 
 
 def _dispatch_admin(state: SandboxState, request: Request) -> Response:

@@ -10,9 +10,13 @@ from datetime import UTC, datetime
 
 from sandbox.company import Company
 from sandbox.credentials import Credential, CredentialStore
+from sandbox.deliveries import Deliverer
+from sandbox.events import Event
 from sandbox.faults import Faults
 from sandbox.generate import generate_company
 from sandbox.ratelimit import SlidingWindowLimiter, Window
+from sandbox.v2_auth import AccessTokenStore
+from sandbox.webhooks import WebhookStore
 
 DEFAULT_CLIENT_ID = "papi-sandbox-client-id"
 DEFAULT_CLIENT_SECRET = "papi-sandbox-client-secret"
@@ -28,6 +32,7 @@ class SandboxConfig:
     client_secret: str = DEFAULT_CLIENT_SECRET
     withheld: frozenset[str] = frozenset()
     rate_limit: bool = True
+    webhook_retry_scale: float = 1.0  # multiplies the delays between webhook delivery attempts
 
 
 @dataclass
@@ -74,11 +79,14 @@ class SandboxState:
         self.stats: Stats
         self.employee_limiter: SlidingWindowLimiter
         self.auth_limiter: SlidingWindowLimiter
+        self.v2_tokens: AccessTokenStore
+        self.webhooks: WebhookStore
+        self.deliverer = Deliverer(retry_scale=config.webhook_retry_scale)  # its threads outlive resets
         self.reset()
 
     def reset(self) -> None:
         """Back to the start: the company regenerated from the seed, no faults, zero counts, only the
-        start-up credential (tokens issued before are no longer valid)."""
+        start-up credential (tokens issued before are no longer valid), no webhooks."""
         config = self.config
         self.company = generate_company(config.employees, config.seed)
         # Tokens issued before stay known as dead (401 blacklisted), not unknown (403).
@@ -91,6 +99,19 @@ class SandboxState:
         self.stats = Stats()
         self.employee_limiter = employee_limiter()
         self.auth_limiter = auth_limiter()
+        self.v2_tokens = AccessTokenStore()
+        self.webhooks = WebhookStore()
+        self.deliverer.reset(config.webhook_retry_scale)
+
+    @property
+    def company_id(self) -> str:
+        """The company's id in webhook events (`company_id`): 100000 + the seed."""
+        return str(100_000 + self.config.seed)
+
+    def notify(self, events: list[Event]) -> None:
+        """Deliver these events to every subscribed webhook, in the background."""
+        if events and self.webhooks.webhooks:
+            self.deliverer.enqueue(self.company_id, events, self.webhooks, self.now())
 
     def now(self) -> datetime:
         """The wall-clock time, aware, for stamping changes."""

@@ -33,6 +33,7 @@ DEFAULT_SMTP_RETRY_MAX_SECONDS = 30 * 60
 DEFAULT_SCHEDULER_TICK_SECONDS = 5
 DEFAULT_LEASE_SECONDS = 120  # how long a claimed run is reserved for its worker
 MIN_LEASE_SECONDS = 2
+DEFAULT_RUN_DETAIL_RETENTION_DAYS = 180  # how long a run's change log and warnings are kept
 DEFAULT_DASHBOARD_PORT = 8501
 DEFAULT_DASHBOARD_ADDRESS = "0.0.0.0"
 
@@ -68,6 +69,21 @@ def _whole_seconds(minimum: int, error: type[InvalidSetting]) -> BeforeValidator
         return value
 
     return BeforeValidator(parse)
+
+
+def _whole_days(raw: object, info: ValidationInfo) -> int:
+    """A whole number of days >= 1; blank means the default. Raises InvalidSchedulerSetting."""
+    name = str(info.field_name).upper()
+    text = str(raw).strip()
+    if not text:
+        raise PydanticUseDefault()
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidSchedulerSetting(f"{name} must be a whole number of days, not {text!r}.") from None
+    if value < 1:
+        raise InvalidSchedulerSetting(f"{name} must be at least 1, not {value}.")
+    return value
 
 
 def _backoff_seconds(raw: object) -> float:
@@ -198,13 +214,17 @@ class SmtpSettings(Settings):
 
 
 class SchedulerSettings(Settings):
-    """How often the scheduler ticks and how long it reserves a run it claimed."""
+    """How often the scheduler ticks, how long it reserves a run it claimed, and how long it keeps
+    the details (change log, warnings) of finished runs; the runs and their counts stay for ever."""
 
     scheduler_tick_seconds: Annotated[int, _whole_seconds(1, InvalidSchedulerSetting)] = (
         DEFAULT_SCHEDULER_TICK_SECONDS
     )
     scheduler_lease_seconds: Annotated[int, _whole_seconds(MIN_LEASE_SECONDS, InvalidSchedulerSetting)] = (
         DEFAULT_LEASE_SECONDS
+    )
+    run_detail_retention_days: Annotated[int, BeforeValidator(_whole_days)] = (
+        DEFAULT_RUN_DETAIL_RETENTION_DAYS
     )
 
 

@@ -139,7 +139,13 @@ def _v1_initial(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn)
 
 
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1_initial)]
+def _v5_run_details_pruned(conn: Connection) -> None:
+    """Run.details_pruned_after_days: the run's change log was pruned (RUN_DETAIL_RETENTION_DAYS)."""
+    if "details_pruned_after_days" not in {column["name"] for column in inspect(conn).get_columns("run")}:
+        conn.execute(text("ALTER TABLE run ADD COLUMN details_pruned_after_days INTEGER"))
+
+
+MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1_initial), (5, _v5_run_details_pruned)]
 SCHEMA_VERSION = max(version for version, _step in MIGRATIONS)
 
 

@@ -138,6 +138,8 @@ class Run(SQLModel, table=True):
     error_code: Optional[str] = None
     error_message: Optional[str] = None
     error_hint: Optional[str] = None
+    # Set when the run's change log and warnings were pruned: the retention (days) then in force.
+    details_pruned_after_days: Optional[int] = None
 
 
 class RunChange(SQLModel, table=True):

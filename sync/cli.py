@@ -378,8 +378,10 @@ def _runs(engine: Engine, org_id: int, *, as_json: bool, limit: int) -> int:
         return 0
     for row in rows:
         error = row["error"]["message"] if row["error"] else ""
+        pruned = row["details_pruned_after_days"]
+        logged = f"{row['changes']:>6} changes" if pruned is None else f"pruned after {pruned} days"
         print(
             f"{row['run_id']:>6}  {row['queued_at'][:19]}  {row['status']:<10}{row['trigger']:<11}"
-            f"{row['triggered_by']:<30}{row['changes']:>6} changes  {error}"
+            f"{row['triggered_by']:<30}{logged}  {error}"
         )
     return 0

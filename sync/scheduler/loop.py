@@ -6,7 +6,8 @@ Every tick (SCHEDULER_TICK_SECONDS, default 5) it
 3. enqueues the automatic runs that are due, moving `next_run_at` to the next slot in the
    same transaction (a slot missed while no scheduler was up runs once, not once per day),
 4. claims queued runs and executes them, one at a time,
-5. delivers the email outbox.
+5. delivers the email outbox,
+6. once a day, prunes the details of old runs (`sync.integration.retention`).
 
 Several schedulers may share one database: they coordinate only through it (leases,
 conditional updates, a unique index on running runs), never through memory.
@@ -37,6 +38,7 @@ from sync.core.changes import counts_text
 from sync.core.errors import describe_exception, internal_error
 from sync.core.states import IntegrationState, RunStatus
 from sync.integration import queue
+from sync.integration.retention import DailyPruning
 from sync.integration.runner import execute_run
 from sync.mail import delivery as mailer
 from sync.scheduler.heartbeat import forget_old_heartbeats, mark_stopped, new_instance_id, record_heartbeat
@@ -109,6 +111,7 @@ class Scheduler:
         self._clock = clock
         self._stop = threading.Event()
         self._current_run: int | None = None
+        self._pruning = DailyPruning(engine, clock=clock, should_stop=self._stop.is_set)
         # While a run executes the main loop does not tick; this thread keeps the heartbeat fresh.
         self._keepalive_stop = threading.Event()
         self._keepalive = threading.Thread(target=self._keep_alive, name="heartbeat", daemon=True)
@@ -186,6 +189,8 @@ class Scheduler:
             executed = self._guarded("executing queued runs", self._execute_queued) or 0
         if not self._stop.is_set() and self.config.smtp is not None:
             delivery = self._guarded("delivering email", self._deliver) or delivery
+        if not self._stop.is_set():
+            self._guarded("pruning old run details", self._pruning.run_if_due)
         return TickReport(
             expired=expired,
             enqueued=enqueued,

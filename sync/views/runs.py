@@ -29,12 +29,21 @@ PAGE_SIZE = 50
 OPEN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 OPEN_REFRESH_SECONDS = 2.0  # while a run is queued or running, the page follows it closely
 IDLE_REFRESH_SECONDS = 30.0  # otherwise it only looks for runs started elsewhere
+# Plain words in the table: a table cell cannot draw an icon font, and emoji render as boxes
+# where the machine has no emoji font. Markdown (the detail panel) gets Streamlit's own icons.
 STATUS_LABELS: dict[str, str] = {
-    RunStatus.SUCCEEDED: "✅ Succeeded",
-    RunStatus.FAILED: "❌ Failed",
-    RunStatus.QUEUED: "⏳ Queued",
-    RunStatus.RUNNING: "🔄 Running",
+    RunStatus.SUCCEEDED: "Succeeded",
+    RunStatus.FAILED: "Failed",
+    RunStatus.QUEUED: "Queued",
+    RunStatus.RUNNING: "Running",
 }
+STATUS_ICONS: dict[str, str] = {
+    RunStatus.SUCCEEDED: ":material/check_circle:",
+    RunStatus.FAILED: ":material/error:",
+    RunStatus.QUEUED: ":material/hourglass_top:",
+    RunStatus.RUNNING: ":material/autorenew:",
+}
+ERROR_CELL_CHARS = 120  # the table shows the start of an error; the detail panel the whole text
 TRIGGER_LABELS: dict[str, str] = {
     Trigger.AUTOMATIC: "Automatic",
     Trigger.MANUAL: "Run now",
@@ -72,10 +81,19 @@ class RunRow:
     counts: dict[str, Any]  # as the run recorded them
     error_code: str | None
     error_hint: str | None
+    details_pruned_after_days: int | None = None  # set: the change log and warnings were pruned
 
     @property
     def status_label(self) -> str:
         return STATUS_LABELS.get(self.status, self.status)
+
+
+def pruned_text(days: int) -> str:
+    """What a run whose details were pruned says instead of an empty list of changes."""
+    return (
+        f"The details of this run (each change and warning) were pruned after {days} days; "
+        "its counts are kept."
+    )
 
 
 @dataclass(frozen=True)
@@ -106,10 +124,23 @@ class RunDetail:
     changes: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     changes_total: int = 0  # may exceed len(changes) when the list was cut at `change_limit`
+    details_pruned_after_days: int | None = None  # set: the change log and warnings were pruned
+
+    @property
+    def pruned_text(self) -> str | None:
+        """None, or what the panel says instead of the (pruned) lists of changes and warnings."""
+        days = self.details_pruned_after_days
+        return pruned_text(days) if days is not None else None
 
     @property
     def status_label(self) -> str:
         return STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def status_heading(self) -> str:
+        """The status for markdown (the panel's heading): a material icon and the word."""
+        icon = STATUS_ICONS.get(self.status)
+        return f"{icon} {self.status_label}" if icon else self.status_label
 
     @property
     def is_open(self) -> bool:
@@ -172,6 +203,7 @@ def _run_columns() -> Any:
             col(Run.started_at),
             col(Run.error_code),
             col(Run.error_hint),
+            col(Run.details_pruned_after_days),
         )
         .select_from(Run)
         .join(Organization, col(Organization.id) == col(Run.org_id))
@@ -200,6 +232,7 @@ def _row(values: Any) -> RunRow:
         started_at,
         error_code,
         error_hint,
+        details_pruned_after_days,
     ) = values
     who = triggered_by(
         user=(u_first, u_last, u_email) if u_email else None,
@@ -221,6 +254,7 @@ def _row(values: Any) -> RunRow:
         counts=counts,
         error_code=error_code,
         error_hint=error_hint,
+        details_pruned_after_days=details_pruned_after_days,
     )
 
 
@@ -250,7 +284,8 @@ def runs_json(engine: Engine, *, org_id: int, limit: int) -> list[dict[str, Any]
     """The organization's latest `limit` runs, newest first, as `python -m sync runs --json` prints them.
 
     The runs are the Runs page's rows; `changes` and `warnings` count the run's change log
-    and warnings as recorded.
+    and warnings as recorded. For a run whose details were pruned (RUN_DETAIL_RETENTION_DAYS)
+    they are null, and `details_pruned` says so (`details_pruned_after_days` holds the days).
     """
     if limit < 1:
         return []
@@ -269,8 +304,12 @@ def runs_json(engine: Engine, *, org_id: int, limit: int) -> list[dict[str, Any]
             "started_at": row.started_at.isoformat() if row.started_at else None,
             "finished_at": row.finished_at.isoformat() if row.finished_at else None,
             "counts": row.counts,
-            "changes": logged.get(row.id, 0),
-            "warnings": warned.get(row.id, 0),
+            "changes": None if row.details_pruned_after_days is not None else logged.get(row.id, 0),
+            "warnings": None if row.details_pruned_after_days is not None else warned.get(row.id, 0),
+            "details_pruned_after_days": row.details_pruned_after_days,
+            "details_pruned": pruned_text(row.details_pruned_after_days)
+            if row.details_pruned_after_days is not None
+            else None,
             "error": {"code": row.error_code, "message": row.error_message, "hint": row.error_hint}
             if row.error_code
             else None,
@@ -285,27 +324,47 @@ def _rows_per_run(session: Session, run_id_column: Any, run_ids: list[int]) -> d
     return {run_id: int(rows) for run_id, rows in session.execute(query).all()}
 
 
+def error_cell(message: str | None, *, limit: int = ERROR_CELL_CHARS) -> str:
+    """An error message as one table cell: one line, at most `limit` characters (ending in "…"
+    when cut). The detail panel shows the whole message and its hint."""
+    line = " ".join((message or "").split())
+    if len(line) <= limit:
+        return line
+    return line[: limit - 1].rstrip() + "…"
+
+
+def runs_columns(*, with_org: bool = False) -> list[str]:
+    """The Runs table's columns: status and error first (in view beside the detail panel)."""
+    return [
+        "Status",
+        "Error",
+        "Triggered at",
+        *(["Organization"] if with_org else []),
+        "Avatar",
+        "Triggered by",
+        "Changes",
+        "Run",
+    ]
+
+
 def runs_frame(run_page: RunPage, *, with_org: bool = False) -> pd.DataFrame:
     """The page as the Runs table shows it; the `Run` column holds the run id."""
     records = []
     for row in run_page.rows:
-        record: dict[str, Any] = {"Run": row.id}
-        if with_org:
-            record["Organization"] = row.org_name
-        record.update(
+        records.append(
             {
+                "Status": row.status_label,
+                "Error": error_cell(row.error_message),
                 "Triggered at": table_time(row.triggered_at),
+                "Organization": row.org_name,
                 "Avatar": row.triggered_by.avatar,
                 "Triggered by": row.triggered_by.text,
-                "Status": row.status_label,
                 "Changes": row.changes if row.status == RunStatus.SUCCEEDED else None,
-                "Error": row.error_message or "",
+                "Run": row.id,
             }
         )
-        records.append(record)
-    columns = ["Run", *(["Organization"] if with_org else [])]
-    columns += ["Triggered at", "Avatar", "Triggered by", "Status", "Changes", "Error"]
-    return pd.DataFrame(records, columns=columns)
+    columns = runs_columns(with_org=with_org)
+    return pd.DataFrame([{name: record[name] for name in columns} for record in records], columns=columns)
 
 
 def run_detail(
@@ -361,6 +420,7 @@ def run_detail(
         ],
         warnings=[{"personio_id": w.personio_id, "reason": w.reason} for w in warnings],
         changes_total=changes_total,
+        details_pruned_after_days=run.details_pruned_after_days,
     )
 
 

@@ -56,11 +56,11 @@ def heartbeats_frame(engine: Engine, *, now: datetime | None = None, limit: int 
     records = []
     for beat in beats:
         if beat.stopped_at is not None:
-            state = "⏹ Stopped"
+            state = "Stopped"
         elif as_utc(now) - as_utc(beat.last_seen) <= HEARTBEAT_FRESH:
-            state = "🟢 Running"
+            state = "Running"
         else:
-            state = "🔴 Silent"
+            state = "Silent"
         records.append(
             {
                 "State": state,

@@ -84,7 +84,8 @@ def _when(moment: datetime) -> str:
 
 
 def organizations_frame(overview: list[OrganizationOverview]) -> pd.DataFrame:
-    icons: dict[str, str] = {RunStatus.SUCCEEDED: "✅", RunStatus.FAILED: "❌"}
+    # Words, not emoji: emoji render as boxes where no emoji font is installed.
+    words: dict[str, str] = {RunStatus.SUCCEEDED: "Succeeded", RunStatus.FAILED: "Failed"}
     records: list[dict[str, Any]] = []
     for org in overview:
         last = org.last_run
@@ -97,7 +98,8 @@ def organizations_frame(overview: list[OrganizationOverview]) -> pd.DataFrame:
                 + ("" if org.configured else " (not configured)"),
                 "Schedule": org.schedule_text,
                 "Last run": (
-                    f"{icons.get(last.status, '')} #{last.id} {_when(last.finished_at or last.queued_at)}"
+                    f"{words.get(last.status, last.status.capitalize())} #{last.id} "
+                    f"{_when(last.finished_at or last.queued_at)}"
                     if last
                     else "—"
                 ),
@@ -147,11 +149,11 @@ def outbox_frame(engine: Engine, *, failures_only: bool = False, limit: int = 20
     records = []
     for email, org in rows:
         if email.sent_at is not None:
-            state = "✅ Sent"
+            state = "Sent"
         elif email.last_error:
-            state = "❌ Failing"
+            state = "Failing"
         else:
-            state = "⏳ Pending"
+            state = "Pending"
         records.append(
             {
                 "State": state,

@@ -44,7 +44,17 @@ def test_health_and_state(sandbox: SandboxProcess) -> None:
     assert state["stats"] == {"auth_calls": 0, "employee_requests": 0, "rate_limited": 0, "requests": 0}
     assert state["faults"]["empty_result"] is False
     assert state["credentials"] == [
-        {"client_id": sandbox.client_id, "withheld": [], "employees_access": True}
+        {
+            "client_id": sandbox.client_id,
+            "withheld": [],
+            "employees_access": True,
+            "scopes": [
+                "personio:employments:read",
+                "personio:persons:read",
+                "personio:webhooks:read",
+                "personio:webhooks:write",
+            ],
+        }
     ]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sandbox.credentials import V2_SCOPES
 from tests.support.sandbox import SandboxFactory, SandboxProcess
 
 EMPLOYEES = "/v1/company/employees"
@@ -164,6 +165,7 @@ def test_an_added_credential_cannot_read_its_withheld_attributes(sandbox: Sandbo
         "client_secret": "papi-limited-secret",
         "withheld": ["email"],
         "employees_access": True,
+        "scopes": sorted(V2_SCOPES),
     }
     token = sandbox.auth_token("papi-limited", "papi-limited-secret")
     keys = attribute_keys(sandbox.personio_get(EMPLOYEES, token=token))
@@ -215,9 +217,12 @@ def test_a_credential_without_employees_access_signs_in_but_gets_403_on_employee
         assert response.status_code == 403
         assert response.json() == FORBIDDEN_403
         assert "authorization" not in response.headers
-    assert {"client_id": "papi-blind", "withheld": [], "employees_access": False} in sandbox.state()[
-        "credentials"
-    ]
+    assert {
+        "client_id": "papi-blind",
+        "withheld": [],
+        "employees_access": False,
+        "scopes": sorted(V2_SCOPES),
+    } in sandbox.state()["credentials"]
     assert sandbox.personio_get(EMPLOYEES).status_code == 200  # the start-up credential still reads
 
 

@@ -121,6 +121,7 @@ def test_without_smtp_url_it_says_so_once_and_messages_stay_in_the_outbox(
     [
         ({"SCHEDULER_TICK_SECONDS": "0"}, "SCHEDULER_TICK_SECONDS must be at least 1"),
         ({"SCHEDULER_LEASE_SECONDS": "soon"}, "SCHEDULER_LEASE_SECONDS must be a whole number"),
+        ({"RUN_DETAIL_RETENTION_DAYS": "0"}, "RUN_DETAIL_RETENTION_DAYS must be at least 1"),
         ({"SMTP_URL": "http://user:s3cret@mail.example"}, "SMTP_URL must start with smtp://"),
     ],
 )

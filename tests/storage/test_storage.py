@@ -11,6 +11,7 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import (
+    MIGRATIONS,
     SCHEMA_VERSION,
     DatabaseFolderMissing,
     current_version,
@@ -54,7 +55,7 @@ def test_schema_is_created_on_first_use_and_migrate_is_idempotent(engine: Engine
     assert current_version(engine) == SCHEMA_VERSION
     assert migrate(engine) == SCHEMA_VERSION
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM schemaversion")).scalar() == SCHEMA_VERSION
+        assert conn.execute(text("SELECT count(*) FROM schemaversion")).scalar() == len(MIGRATIONS)
 
 
 def test_the_data_folder_is_created_on_demand_with_a_database_only_its_owner_can_read(
@@ -146,17 +147,18 @@ def test_a_new_migration_is_applied_once(engine: Engine, monkeypatch: pytest.Mon
     import storage.db as db
 
     calls: list[int] = []
+    new = db.SCHEMA_VERSION + 1  # above every real migration
 
-    def _v2(conn: object) -> None:
-        calls.append(2)
+    def _step(conn: object) -> None:
+        calls.append(new)
         conn.execute(text("ALTER TABLE organization ADD COLUMN note VARCHAR"))  # type: ignore[attr-defined]
 
-    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (2, _v2)])
-    monkeypatch.setattr(db, "SCHEMA_VERSION", 2)
-    assert db.migrate(engine) == 2
-    assert db.migrate(engine) == 2
-    assert calls == [2]
-    assert current_version(engine) == 2
+    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (new, _step)])
+    monkeypatch.setattr(db, "SCHEMA_VERSION", new)
+    assert db.migrate(engine) == new
+    assert db.migrate(engine) == new
+    assert calls == [new]
+    assert current_version(engine) == new
     with engine.connect() as conn:
         assert "note" in [column["name"] for column in inspect(conn).get_columns("organization")]
 
@@ -175,11 +177,13 @@ def test_a_migration_numbered_below_the_highest_seen_is_still_applied(
 
         return apply
 
-    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, (5, _step(5))])
-    monkeypatch.setattr(db, "SCHEMA_VERSION", 5)
+    real = list(db.MIGRATIONS)
+    high, low = db.SCHEMA_VERSION + 5, db.SCHEMA_VERSION + 3  # above every real migration
+    monkeypatch.setattr(db, "MIGRATIONS", [*real, (high, _step(high))])
+    monkeypatch.setattr(db, "SCHEMA_VERSION", high)
     db.migrate(engine)
-    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS[:1], (3, _step(3)), (5, _step(5))])
+    monkeypatch.setattr(db, "MIGRATIONS", [*real, (low, _step(low)), (high, _step(high))])
     db.migrate(engine)
     db.migrate(engine)
-    assert calls == [5, 3]
-    assert db.applied_versions(engine) == {1, 3, 5}
+    assert calls == [high, low]
+    assert db.applied_versions(engine) == {version for version, _ in real} | {low, high}

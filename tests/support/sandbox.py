@@ -255,20 +255,63 @@ class SandboxProcess:
         client_secret: str | None = None,
         withheld: Iterable[str] = (),
         employees_access: bool = True,
+        scopes: Iterable[str] | None = None,
     ) -> dict[str, Any]:
         """Add a credential whose whitelist omits `withheld`; with `employees_access=False` it signs in
-        but every employees request answers 403 (Personio's missing-scope answer).
+        but every employees request answers 403 (Personio's missing-scope answer). `scopes`: the v2
+        scopes granted (default every one), e.g. without `personio:webhooks:write`.
 
-        Returns `{client_id, client_secret, withheld, employees_access}`; a missing id or secret is
-        generated.
+        Returns `{client_id, client_secret, withheld, employees_access, scopes}`; a missing id or
+        secret is generated.
         """
-        body = {
+        body: dict[str, Any] = {
             "client_id": client_id,
             "client_secret": client_secret,
             "withheld": list(withheld),
             "employees_access": employees_access,
         }
+        if scopes is not None:
+            body["scopes"] = list(scopes)
         return dict(self._call("POST", "/credentials", json=body, expect=201))
+
+    def v2_token(
+        self, client_id: str | None = None, client_secret: str | None = None, scope: str | None = None
+    ) -> str:
+        """An access token from `POST /v2/auth/token` (form body). Raises SandboxError when refused."""
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client_id or self.client_id,
+            "client_secret": client_secret or self.client_secret,
+        }
+        if scope is not None:
+            form["scope"] = scope
+        response = self.http.post(f"{self.base_url}/v2/auth/token", data=form)
+        if response.status_code != 200:
+            raise SandboxError(f"POST /v2/auth/token -> {response.status_code}: {response.text}")
+        return str(response.json()["access_token"])
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """Every registered webhook (`token_set` instead of the token)."""
+        return list(self._call("GET", "/webhooks"))
+
+    def deliveries(self, **filters: str) -> list[dict[str, Any]]:
+        """Webhook deliveries, oldest first; filters: `webhook_id`, `event_name`, `status`
+        (pending, delivered, failed, dropped, cancelled)."""
+        response = self.http.get(f"{self.admin_url}/deliveries", params=filters)
+        if response.status_code != 200:
+            raise SandboxError(f"GET /_admin/deliveries -> {response.status_code}: {response.text}")
+        return list(response.json())
+
+    def set_webhook_faults(self, *, drop: int | None = None, duplicate: int | None = None) -> dict[str, int]:
+        """The next `drop` deliveries are never sent, the next `duplicate` are sent twice."""
+        body = {
+            name: value for name, value in (("drop", drop), ("duplicate", duplicate)) if value is not None
+        }
+        return dict(self._call("PUT", "/webhook_faults", json=body))
+
+    def set_webhook_retry_scale(self, scale: float) -> None:
+        """Multiply the delays between delivery attempts (0.001: a minute becomes 60 ms) until reset."""
+        self._call("PUT", "/webhook_settings", json={"retry_scale": scale})
 
     def faults(self) -> dict[str, Any]:
         """The current fault switches."""
