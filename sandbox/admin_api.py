@@ -203,7 +203,17 @@ def get_faults(state: SandboxState, request: Request) -> Response:
 
 
 def set_faults(state: SandboxState, request: Request) -> Response:
-    """`PUT /_admin/faults`: switch on (or off) any subset of faults; the rest stay as they are."""
+    """`PUT /_admin/faults`: switch on (or off) any subset of faults; the rest stay as they are.
+
+    Counted faults take a bare count N (the next N matching requests, -1 until cleared, 0 off) or an
+    object `{count, after, ...}`: `rate_limit_storm`, `server_error {status}`, `hang {seconds}`,
+    `malformed_json`, `truncated_page`, `total_drift {delta}`, `auth_server_error`, and
+    `drip {seconds: 1, forever: false}` (the body one byte every `seconds`; `forever`: then spaces
+    at that pace until the fault is cleared or set again), `oversized_page {megabytes: 25}` (a valid
+    page padded to that many MB of 1,000,000 bytes), `absurd_total {total: 10**12}` (the page
+    reports that `total_elements`). Switches: `empty_result`, `wrong_credentials` (bools),
+    `withheld_attributes` (keys), `latency_ms` (int). See sandbox/README.md.
+    """
     try:
         state.faults.update(_body(request))
     except FaultError as error:

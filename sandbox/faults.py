@@ -27,6 +27,9 @@ COUNTED: tuple[str, ...] = (
     "truncated_page",
     "total_drift",
     "auth_server_error",
+    "drip",
+    "oversized_page",
+    "absurd_total",
 )
 
 
@@ -46,6 +49,12 @@ class Faults:
     withheld_attributes: frozenset[str] = frozenset()
     latency_ms: int = 0
     wrong_credentials: bool = False
+    drip_seconds: float = 1.0  # a dripping answer sends one byte of its body every this many seconds
+    drip_forever: bool = False  # ... and after the body, a space at that pace until the fault is cleared
+    # Bumped whenever `drip` is set again: an answer still dripping stops once its epoch is gone.
+    drip_epoch: int = 0
+    oversized_megabytes: float = 25.0  # the size an oversized page is padded to (1 MB = 1,000,000 bytes)
+    absurd_total: int = 10**12  # the total_elements an absurd_total page reports
 
     def take(self, name: str) -> bool:
         """Whether fault `name` hits this request; uses up one of its count (or of its `after`)."""
@@ -92,6 +101,30 @@ class Faults:
                 raise FaultError("total_drift.delta must be a non-zero integer")
             self.drift_delta = delta
             self._set_count(name, spec)
+        elif name == "drip":
+            spec = _spec(name, value, {"seconds": 1, "forever": False})
+            seconds, forever = spec["seconds"], spec["forever"]
+            if not _is_number(seconds) or not 0 < seconds <= 60:
+                raise FaultError("drip.seconds must be a number above 0 and at most 60")
+            if not isinstance(forever, bool):
+                raise FaultError("drip.forever must be true or false")
+            self.drip_seconds, self.drip_forever = float(seconds), forever
+            self.drip_epoch += 1
+            self._set_count(name, spec)
+        elif name == "oversized_page":
+            spec = _spec(name, value, {"megabytes": 25})
+            megabytes = spec["megabytes"]
+            if not _is_number(megabytes) or not 0 < megabytes <= 500:
+                raise FaultError("oversized_page.megabytes must be a number above 0 and at most 500")
+            self.oversized_megabytes = float(megabytes)
+            self._set_count(name, spec)
+        elif name == "absurd_total":
+            spec = _spec(name, value, {"total": 10**12})
+            total = spec["total"]
+            if not _is_int(total) or total < 0:
+                raise FaultError("absurd_total.total must be an integer >= 0")
+            self.absurd_total = total
+            self._set_count(name, spec)
         elif name in ("empty_result", "wrong_credentials"):
             if not isinstance(value, bool):
                 raise FaultError(f"{name} must be true or false")
@@ -134,6 +167,9 @@ class Faults:
             "latency_ms": self.latency_ms,
             "wrong_credentials": self.wrong_credentials,
             "auth_server_error": self._counted("auth_server_error", {}),
+            "drip": self._counted("drip", {"seconds": self.drip_seconds, "forever": self.drip_forever}),
+            "oversized_page": self._counted("oversized_page", {"megabytes": self.oversized_megabytes}),
+            "absurd_total": self._counted("absurd_total", {"total": self.absurd_total}),
         }
 
     def _counted(self, name: str, fields: dict[str, Any]) -> int | dict[str, Any]:
@@ -143,6 +179,10 @@ class Faults:
         elif not fields:
             return int(spec["count"])
         return spec
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _is_int(value: Any) -> bool:

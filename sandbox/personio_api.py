@@ -170,12 +170,23 @@ def _bearer_token(request: Request) -> str | Response:
 
 
 def _spoil(state: SandboxState, response: Response) -> None:
-    """Body faults: invalid JSON, or a body cut off mid-way with the connection dropped."""
-    if state.faults.take("malformed_json"):
+    """Body faults: invalid JSON, a body cut off mid-way with the connection dropped, a body padded
+    to many megabytes, a body sent one byte at a time."""
+    faults = state.faults
+    if faults.take("malformed_json"):
         # Same length and start as a real page, but a trailing comma makes it unparseable.
         response.body = response.body[:-1] + b",}"
-    elif state.faults.take("truncated_page"):
+    elif faults.take("truncated_page"):
         response.cut_short = True
+    if faults.take("oversized_page") and response.body.endswith(b"}"):
+        # Still valid JSON: the envelope gains a "padding" string up to the size asked for.
+        padding = max(0, int(faults.oversized_megabytes * 1_000_000) - len(response.body) - 13)
+        response.body = response.body[:-1] + b',"padding":"' + b"x" * padding + b'"}'
+    if faults.take("drip"):
+        epoch = faults.drip_epoch
+        response.drip_seconds, response.drip_forever = faults.drip_seconds, faults.drip_forever
+        # Read without the lock by the sending thread: a dripping answer must not hold it.
+        response.dripping = lambda: state.faults is faults and faults.drip_epoch == epoch
 
 
 def _requested(request: Request) -> list[str]:
@@ -237,6 +248,8 @@ def list_employees(state: SandboxState, request: Request, credential: Credential
             reported = total + drift
         else:
             served = max(0, total + drift)
+    if state.faults.take("absurd_total"):
+        reported = state.faults.absurd_total  # a number no real company has; the records stay as they are
     stop = min(offset + limit, served)
     page = company.ordered_slice(offset, stop) if matches is None else matches[offset:stop]
     payload = {

@@ -175,6 +175,9 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         self._send(response)
 
     def _send(self, response: Response) -> None:
+        if response.drip_seconds > 0:
+            self._drip(response)
+            return
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -185,6 +188,35 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         self.end_headers()
         self.wfile.write(response.body[: len(response.body) // 2] if response.cut_short else response.body)
+
+    def _drip(self, response: Response) -> None:
+        """The body one byte every `drip_seconds` (without a Content-Length: the end of the body is
+        the end of the connection), then with `drip_forever` a space at that pace, until the drip
+        fault is cleared or the client hangs up."""
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        self.end_headers()
+        self.wfile.flush()
+
+        def still_dripping() -> bool:
+            return response.dripping is None or response.dripping()
+
+        body = response.body
+        for index in range(len(body)):
+            if not still_dripping():
+                self.wfile.write(body[index:])
+                return
+            time.sleep(response.drip_seconds)
+            self.wfile.write(body[index : index + 1])
+            self.wfile.flush()
+        while response.drip_forever and still_dripping():
+            time.sleep(response.drip_seconds)
+            self.wfile.write(b" ")
+            self.wfile.flush()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 

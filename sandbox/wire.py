@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -42,7 +42,7 @@ class Request:
 
 @dataclass
 class Response:
-    """What to send back, plus two misbehaviours a fault can ask the server for."""
+    """What to send back, plus the misbehaviours a fault can ask the server for."""
 
     status: int
     body: bytes
@@ -50,6 +50,10 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (added latency, hangs)
     cut_short: bool = False  # send half the body, then drop the connection
+    drip_seconds: float = 0.0  # > 0: send the body one byte every this many seconds
+    drip_forever: bool = False  # after a dripped body, keep sending a space at that pace
+    # While dripping: whether the drip fault is still on (once cleared, the rest goes at once).
+    dripping: Callable[[], bool] | None = None
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:

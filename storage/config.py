@@ -25,6 +25,9 @@ from sync.core.errors import NOT_CONFIGURED, ReadableError, SyncError
 DEFAULT_DATABASE_URL = "sqlite:///data/app.db"
 DEFAULT_PERSONIO_BASE_URL = "https://api.personio.de"
 DEFAULT_PERSONIO_RETRY_BACKOFF_SECONDS = 1.0
+DEFAULT_PERSONIO_HOST_RATE_LIMIT_PER_MINUTE = 1800  # under Personio's 2,000/min per source IP (v1)
+DEFAULT_PERSONIO_MAX_PAGE_BYTES = 20_000_000
+MAX_PERSONIO_RUN_DEADLINE_SECONDS = 30 * 60
 DEFAULT_SMTP_RETRY_BASE_SECONDS = 30
 DEFAULT_SMTP_RETRY_MAX_SECONDS = 30 * 60
 DEFAULT_SCHEDULER_TICK_SECONDS = 5
@@ -120,6 +123,37 @@ def _requests_per_minute(raw: object) -> int | None:
     return value
 
 
+def _personio_whole_number(minimum: int, maximum: int | None, unit: str, example: str) -> BeforeValidator:
+    """A whole number of `unit` in [minimum, maximum] for a PERSONIO_* variable; blank means the default.
+
+    Raises SyncError(not_configured), like PERSONIO_RATE_LIMIT_PER_MINUTE: a run or a Test that
+    meets it fails with the message and a hint instead of stopping the process.
+    """
+
+    def parse(raw: object, info: ValidationInfo) -> int | None:
+        if raw is None:  # the default of an optional setting
+            return None
+        name = str(info.field_name).upper()
+        text = str(raw).strip()
+        if not text:
+            raise PydanticUseDefault()
+        value: int | None
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            bounds = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+            raise SyncError(
+                NOT_CONFIGURED,
+                f"{name} must be a whole number of {unit}, {bounds} (got {text!r}).",
+                f"Set {name} to e.g. {example}, or leave it unset for the default.",
+            )
+        return value
+
+    return BeforeValidator(parse)
+
+
 def _without_trailing_slash(url: str) -> str:
     return url.rstrip("/")
 
@@ -154,6 +188,18 @@ class PersonioSettings(Settings):
     personio_allowed_base_urls: str = ""
     # None: the client's own pacing (290/min, 14/s); 0: no pacing.
     personio_rate_limit_per_minute: Annotated[int | None, BeforeValidator(_requests_per_minute)] = None
+    # All requests of this process to one Personio host together, per sliding minute; 0: no ceiling.
+    personio_host_rate_limit_per_minute: Annotated[
+        int, _personio_whole_number(0, None, "requests per minute", "1800")
+    ] = DEFAULT_PERSONIO_HOST_RATE_LIMIT_PER_MINUTE
+    # The longest fetch of one run or Test; None: derived from the company's size and the pacing.
+    personio_run_deadline_seconds: Annotated[
+        int | None, _personio_whole_number(1, MAX_PERSONIO_RUN_DEADLINE_SECONDS, "seconds", "600")
+    ] = None
+    # The largest answer (one page of employees) read from Personio.
+    personio_max_page_bytes: Annotated[int, _personio_whole_number(1000, None, "bytes", "20000000")] = (
+        DEFAULT_PERSONIO_MAX_PAGE_BYTES
+    )
 
 
 class SmtpSettings(Settings):
@@ -195,7 +241,8 @@ _S = TypeVar("_S", bound=Settings)
 def read(group: type[_S]) -> _S:
     """The settings of `group`, read from the environment now.
 
-    Raises the group's InvalidSetting subclass (or SyncError for PERSONIO_RATE_LIMIT_PER_MINUTE)
+    Raises the group's InvalidSetting subclass (or SyncError for PERSONIO_RATE_LIMIT_PER_MINUTE and
+    the other whole-number PERSONIO_* limits)
     for a value that cannot be used; the message never holds the value of a secret.
     """
     try:

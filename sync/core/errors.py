@@ -79,3 +79,15 @@ def describe_exception(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
     return f"{type(exc).__name__}{where}"
+
+
+class FetchAbandoned(Exception):
+    """A fetch stopped because its caller set the stop event (the process is stopping).
+
+    Not a failure of the run: nothing was written, and the caller decides what happens to the run
+    (a scheduler puts it back in the queue). Deliberately not a SyncError, so it is never recorded
+    as one by code that catches those.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("The fetch from Personio was abandoned because the process is stopping.")

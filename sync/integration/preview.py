@@ -18,6 +18,7 @@ from sync.integration.settings import settings_hash, settings_of
 from sync.integration.source import (
     ClientFactory,
     fetch_source,
+    known_employee_count,
     load_integration,
     plan_source,
     team_names_per_attribute,
@@ -78,9 +79,14 @@ def test_integration(
             integration, _org = load_integration(session, org_id)
             settings = settings_of(integration)
             tested_hash = settings_hash(integration)
+            known = known_employee_count(session, org_id)
         report("Signing in to Personio", 0.02)
         source = fetch_source(
-            integration, settings, on_progress=fetch_progress, client_factory=client_factory
+            integration,
+            settings,
+            on_progress=fetch_progress,
+            client_factory=client_factory,
+            known_employees=known,
         )
         examples = team_names_per_attribute(source.employees, settings)
         report(f"Planning changes for {len(source.employees)} employees", 0.9)

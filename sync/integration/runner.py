@@ -32,6 +32,7 @@ from sync.integration.source import (
     ClientFactory,
     Source,
     fetch_source,
+    known_employee_count,
     load_integration,
     paused_gc,
     plan_source,
@@ -112,9 +113,12 @@ def execute_run(
         with read_session(engine) as session:
             integration, org = load_integration(session, org_id)
             settings = settings_of(integration)
+            known = known_employee_count(session, org_id)
         # The lease is renewed for the whole run: a long apply must not look like a dead process.
         with _LeaseKeeper(engine, run_id, worker_id, lease_seconds):
-            source = fetch_source(integration, settings, on_progress=None, client_factory=client_factory)
+            source = fetch_source(
+                integration, settings, on_progress=None, client_factory=client_factory, known_employees=known
+            )
             return _apply_and_record(engine, run_id, worker_id, source, settings, org)
     except SyncError as exc:
         return _record_failure(engine, run_id, worker_id, exc.info)

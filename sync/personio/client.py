@@ -3,8 +3,12 @@
 One class does the talking (`PersonioClient`). `_send` is the one place that sorts answers into
 retriable (429, 5xx, timeouts, refused connections) and final ones; `_call` turns final ones into a
 `SyncError`. Around it: `parsing` (answers and records, pure), `pacing` (rate
-limits and back-off, pure) and `errors` (every message and hint a person reads). No
-message, log line or repr ever holds the client secret or a token.
+limits and back-off, pure), `limits` (deadlines and size caps, pure) and `errors` (every message
+and hint a person reads). No message, log line or repr ever holds the client secret or a token.
+
+Every request has a whole-response deadline and a size cap (the body is streamed and dropped
+past PERSONIO_MAX_PAGE_BYTES); every fetch has a deadline that retries, back-off and pacing count
+against; a fetch may be abandoned through a stop event, checked between chunks, pages and waits.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +26,7 @@ from typing import Any, TypeVar
 import httpx
 
 from sync.core.employees import REQUIRED_ATTRIBUTES, SYNC_ATTRIBUTES, Employee, SkippedRecord
+from sync.personio.budget import ConnectionInUse, FetchBudget, HangUpOnStop
 from sync.personio.errors import (
     CONNECTION,
     PERSONIO_ORIGIN,
@@ -35,15 +41,25 @@ from sync.personio.errors import (
     gave_up,
     inconsistent_twice,
     origin_allowed,
+    page_too_large,
     token_rejected,
+    too_many_employees,
     unexpected_status,
     unreadable_twice,
 )
+from sync.personio.limits import (
+    DEFAULT_MAX_PAGE_BYTES,
+    DEFAULT_REQUEST_DEADLINE_SECONDS,
+    PAGE_SIZE,
+    employee_limit,
+)
 from sync.personio.pacing import (
+    DEFAULT_HOST_RATE_LIMIT,
     DEFAULT_RATE_LIMIT,
     RateLimit,
     backoff_delay,
     parse_retry_after,
+    shared_host_pacer,
     shared_pacer,
 )
 from sync.personio.parsing import (
@@ -61,8 +77,7 @@ from sync.personio.parsing import (
 logger = logging.getLogger("sync.personio")
 
 APP_ID = "PERSONIO_SYNC"  # X-Personio-App-ID: Personio asks for UPPER_SNAKE_CASE
-PAGE_SIZE = 100  # Personio's maximum `limit` since 2025-01-31
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)  # per read; each request also has a whole deadline
 AUTH_PATH = "/v1/auth"
 EMPLOYEES_PATH = "/v1/company/employees"
 TOKEN_REFRESH_MARGIN = 60.0  # sign in again a minute before the token runs out
@@ -122,6 +137,19 @@ class _Secret:
         return "'***'"
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """A response whose body was read within its deadline and size cap."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+
+class _RequestDeadline(Exception):
+    """One request's whole-response deadline passed while its body was still coming (a drip)."""
+
+
 class _InconsistentPaging(Exception):
     """Pages that do not add up: the whole listing is fetched once more, then `invalid_response`."""
 
@@ -134,7 +162,15 @@ class PersonioClient:
     """A client for one set of Personio API credentials. Not thread-safe: one fetch at a time.
 
     The token is reused until it expires. Pacing is shared by every client of the same credentials
-    in this process. Use it as a context manager (or call `close()`) to release the connection pool.
+    in this process, and the host ceiling by every client talking to the same address. Use it as a
+    context manager (or call `close()`) to release the connection pool.
+
+    `request_deadline`: seconds one request may take, headers and whole body (the per-read
+    `timeout` alone lets a drip go on forever). `run_deadline`: seconds one `fetch_employees` may
+    take, retries and waits included; None derives it from the company's size and the pacing
+    (`limits.derived_run_deadline`). `max_page_bytes`: the largest body read. `known_employees`:
+    what the last successful run fetched; a `total_elements` far beyond it (or beyond 1,000,000)
+    stops the fetch (`limits.employee_limit`).
     """
 
     def __init__(
@@ -144,6 +180,11 @@ class PersonioClient:
         client_id: str,
         client_secret: str,
         rate_limit: RateLimitSetting = DEFAULT_RATE_LIMIT,
+        host_rate_limit: RateLimitSetting = DEFAULT_HOST_RATE_LIMIT,
+        request_deadline: float = DEFAULT_REQUEST_DEADLINE_SECONDS,
+        run_deadline: float | None = None,
+        max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
+        known_employees: int | None = None,
         max_attempts: int = 5,
         backoff_base: float = 1.0,
         timeout: httpx.Timeout | None = None,
@@ -155,6 +196,10 @@ class PersonioClient:
             raise ValueError("max_attempts must be at least 1")
         if backoff_base < 0:
             raise ValueError("backoff_base must not be negative")
+        if request_deadline <= 0 or (run_deadline is not None and run_deadline <= 0):
+            raise ValueError("deadlines must be positive")
+        if max_page_bytes < 1:
+            raise ValueError("max_page_bytes must be at least 1")
         # The address is checked here, before any connection, whatever the caller checked before:
         # a database row changed by hand must not send the secret anywhere else either.
         self._base_url, self._host = checked_base_url(base_url, allowed_origins)
@@ -165,6 +210,14 @@ class PersonioClient:
         self._pacer = (
             shared_pacer(self._base_url, self._client_id, rate_limit) if rate_limit is not None else None
         )
+        self._host_pacer = (
+            shared_host_pacer(self._base_url, host_rate_limit) if host_rate_limit is not None else None
+        )
+        self._rate_limits = (rate_limit, host_rate_limit)
+        self._request_deadline = request_deadline
+        self._run_deadline = run_deadline
+        self._max_page_bytes = max_page_bytes
+        self._known_employees = known_employees
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
         self._timeout = timeout if timeout is not None else DEFAULT_TIMEOUT
@@ -178,8 +231,16 @@ class PersonioClient:
         self._requests = 0
         self._auth_calls = 0
         self._reauth_left = 1
-        self._fetched = 0
-        self._total: int | None = None
+        self._budget = self._new_budget(None)  # the deadline, stop event and progress of a fetch
+        self._connection = ConnectionInUse()
+
+    def _new_budget(self, stop: threading.Event | None) -> FetchBudget:
+        return FetchBudget(
+            run_deadline=self._run_deadline,
+            rate_limits=self._rate_limits,
+            employees=self._known_employees or 0,
+            stop=stop,
+        )
 
     def __repr__(self) -> str:
         return f"PersonioClient(base_url={self._base_url!r}, client_id={self._client_id!r})"
@@ -206,29 +267,23 @@ class PersonioClient:
         *,
         attributes: Sequence[str] = SYNC_ATTRIBUTES,
         required: Iterable[str] = REQUIRED_ATTRIBUTES,
+        stop: threading.Event | None = None,
     ) -> FetchResult:
         """Every employee Personio returns to these credentials, normalized.
 
         Asks only for `attributes` (plus `required`). Raises SyncError with code auth_failed,
-        forbidden, rate_limited, personio_unavailable, invalid_response, or missing_attribute
-        (when employees came back but a `required` attribute is absent from every record).
+        forbidden, rate_limited, personio_unavailable (also when the fetch passes its deadline),
+        invalid_response (also for a page over the size cap or an absurd `total_elements`), or
+        missing_attribute (when employees came back but a `required` attribute is absent from every
+        record). Raises FetchAbandoned as soon as it sees `stop` set (between chunks, pages and waits).
         """
         required_keys = tuple(dict.fromkeys(required))
         wanted = tuple(dict.fromkeys([*attributes, *required_keys]))
         self._requests = self._auth_calls = 0
         self._reauth_left = 1
-        try:
-            listing = self._list_employees(wanted)
-        except _InconsistentPaging as first:
-            logger.warning(
-                "Personio paging was inconsistent (%s); reading the whole list once more", first.reason
-            )
-            self._report("retry", "Personio's pages did not fit together; reading the list again")
-            try:
-                listing = self._list_employees(wanted)
-            except _InconsistentPaging as second:
-                raise inconsistent_twice(second.reason) from None
-        employees, skipped, present, pages = listing
+        self._budget = self._new_budget(stop)
+        with HangUpOnStop(stop, self._connection.current):
+            employees, skipped, present, pages = self._listing(wanted)
         if employees or skipped:
             check_required(required_keys, present)
         logger.info(
@@ -251,6 +306,22 @@ class PersonioClient:
 
     # -- pagination ---------------------------------------------------------------------------
 
+    def _listing(
+        self, attributes: Sequence[str]
+    ) -> tuple[list[Employee], list[SkippedRecord], frozenset[str], int]:
+        """The listing; pages that do not fit together are read once more, then invalid_response."""
+        try:
+            return self._list_employees(attributes)
+        except _InconsistentPaging as first:
+            logger.warning(
+                "Personio paging was inconsistent (%s); reading the whole list once more", first.reason
+            )
+            self._report("retry", "Personio's pages did not fit together; reading the list again")
+            try:
+                return self._list_employees(attributes)
+            except _InconsistentPaging as second:
+                raise inconsistent_twice(second.reason) from None
+
     def _list_employees(
         self, attributes: Sequence[str]
     ) -> tuple[list[Employee], list[SkippedRecord], frozenset[str], int]:
@@ -265,7 +336,7 @@ class PersonioClient:
         seen: set[str] = set()
         total: int | None = None
         offset = pages = received = 0
-        self._fetched, self._total = 0, None
+        self._budget.fetched, self._budget.total = 0, None
         while True:
             params = httpx.QueryParams(
                 [("limit", PAGE_SIZE), ("offset", offset), *(("attributes[]", key) for key in attributes)]
@@ -274,6 +345,8 @@ class PersonioClient:
             pages += 1
             if total is None:
                 total = page.total
+                self._check_total(total)
+                self._budget.resize(total)
             elif page.total != total:
                 raise _InconsistentPaging(f"total_elements went from {total} to {page.total}")
             # Follow the page size Personio says it used, should it ever serve fewer than asked.
@@ -295,10 +368,62 @@ class PersonioClient:
             present.update(page_present)
             received += len(page.records)
             offset += step
-            self._fetched, self._total = received, total
+            self._budget.fetched, self._budget.total = received, total
             self._report("page", f"Fetched {received} of {total} employees")
             if offset >= total:
                 return employees, skipped, frozenset(present), pages
+
+    # -- deadlines and limits -----------------------------------------------------------------
+
+    def _check_total(self, total: int) -> None:
+        limit = employee_limit(self._known_employees)
+        if total > limit:
+            logger.error("Personio reported %d employees, more than the limit of %d", total, limit)
+            raise too_many_employees(total, limit, self._known_employees)
+
+    def _paced(self) -> None:
+        """Wait for a slot of the credential's pacing and the host ceiling together."""
+        pacers = [pacer for pacer in (self._pacer, self._host_pacer) if pacer is not None]
+        if pacers:
+            pacers[0].acquire(also=pacers[1:], sleep=self._budget.pause)
+
+    def _timeout_until(self, until: float) -> httpx.Timeout:
+        """The per-read timeouts, none reaching past `until` (time.monotonic())."""
+        left = max(0.001, self._budget.left(until))
+
+        def capped(value: float | None) -> float:
+            return left if value is None else min(value, left)
+
+        timeout = self._timeout
+        return httpx.Timeout(
+            connect=capped(timeout.connect),
+            read=capped(timeout.read),
+            write=capped(timeout.write),
+            pool=capped(timeout.pool),
+        )
+
+    def _read_body(self, response: httpx.Response, until: float) -> bytes:
+        """The body, streamed: SyncError(invalid_response) once it passes the size cap (what came is
+        dropped), _RequestDeadline once `until` passes, FetchAbandoned when stopped meanwhile.
+
+        The cap counts decoded bytes chunk by chunk, so at most one chunk beyond it is ever held.
+        """
+        declared = response.headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > self._max_page_bytes:
+            raise page_too_large(self._max_page_bytes)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self._max_page_bytes:
+                chunks.clear()
+                raise page_too_large(self._max_page_bytes)
+            chunks.append(chunk)
+            if self._budget.passed(until):
+                raise _RequestDeadline()
+            self._budget.check_stop()
+        self._budget.check_stop()  # a hang-up also ends a body that has no length
+        return b"".join(chunks)
 
     # -- one logical request ------------------------------------------------------------------
 
@@ -353,24 +478,35 @@ class PersonioClient:
         params: httpx.QueryParams | None,
         json_body: Mapping[str, str] | None,
         headers: Mapping[str, str],
-    ) -> httpx.Response:
-        """One request, paced, retried with back-off on 429, 5xx, timeouts and connection errors.
+    ) -> _Answer:
+        """One request, paced, retried with back-off on 429, 5xx, timeouts (a whole response that
+        passes its deadline included) and connection errors.
 
         Returns any other response with its body read. Raises SyncError once the tries are used up,
-        and MalformedResponse when the body breaks off.
+        when the fetch passes its deadline or the body its size cap; MalformedResponse when the body
+        breaks off; FetchAbandoned when the stop event is set.
         """
         http = self._http_client()
         attempt = 0
         while True:
             attempt += 1
-            if self._pacer is not None:
-                self._pacer.acquire()
+            self._budget.check()
+            self._paced()
             self._requests += 1
             if path == AUTH_PATH:
                 self._auth_calls += 1
             retry_after: float | None = None
             failure: Failure
-            request = http.build_request(method, path, params=params, json=json_body, headers=headers)
+            until = self._budget.until(self._request_deadline)
+            request = http.build_request(
+                method,
+                path,
+                params=params,
+                json=json_body,
+                headers=headers,
+                timeout=self._timeout_until(until),
+                extensions={"trace": self._connection.trace},
+            )
             # Every connection goes to the origin the credentials were checked for, nowhere else.
             if request.url.userinfo or not origin_allowed(
                 f"{request.url.scheme}://{request.url.netloc.decode('ascii')}", (self._base_url,)
@@ -380,19 +516,21 @@ class PersonioClient:
             try:
                 response = http.send(request, stream=True)
                 if response.status_code != 429 and response.status_code < 500:
-                    response.read()
-                    return response
+                    body = self._read_body(response, until)
+                    return _Answer(response.status_code, response.headers, body)
                 failure = response.status_code
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            except httpx.TimeoutException:
+            except (httpx.TimeoutException, _RequestDeadline):
                 failure = TIMEOUT
             except (httpx.TransportError, httpx.DecodingError):
+                self._budget.check_stop()  # the connection was hung up because of the stop
                 if response is not None:  # the status line came, the body broke off
                     raise MalformedResponse("the answer was cut off") from None
                 failure = CONNECTION
             finally:
                 if response is not None:
                     response.close()
+            self._budget.check()
             if attempt >= self._max_attempts:
                 logger.error(
                     "Personio %s %s -> %s; giving up after %d attempts", method, path, failure, attempt
@@ -411,7 +549,7 @@ class PersonioClient:
             self._report(
                 "retry", f"{describe(failure)}; trying again in {delay:.0f} s (attempt {attempt + 1})"
             )
-            time.sleep(delay)
+            self._budget.pause(delay)
 
     # -- sign-in ------------------------------------------------------------------------------
 
@@ -430,7 +568,7 @@ class PersonioClient:
         self._token = _Secret(token)
         self._token_expires_at = time.monotonic() + max(expires_in - TOKEN_REFRESH_MARGIN, expires_in / 2)
 
-    def _adopt_token(self, response: httpx.Response) -> None:
+    def _adopt_token(self, response: _Answer) -> None:
         """Personio echoes the token as `authorization: Bearer <token>`; use that one next."""
         header = response.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -439,7 +577,7 @@ class PersonioClient:
 
     # -- errors -------------------------------------------------------------------------------
 
-    def _raise_for_status(self, response: httpx.Response, path: str, *, authorized: bool) -> None:
+    def _raise_for_status(self, response: _Answer, path: str, *, authorized: bool) -> None:
         status = response.status_code
         if 200 <= status < 300:
             return
@@ -475,11 +613,13 @@ class PersonioClient:
     def _report(self, phase: str, message: str) -> None:
         if self._on_progress is not None:
             self._on_progress(
-                FetchProgress(phase=phase, fetched=self._fetched, total=self._total, message=message)
+                FetchProgress(
+                    phase=phase, fetched=self._budget.fetched, total=self._budget.total, message=message
+                )
             )
 
 
-def _token_refused(response: httpx.Response) -> bool:
+def _token_refused(response: _Answer) -> bool:
     """A 401, or the 403 Personio gives for an unknown or expired token ("Provided authorization is
     not valid"). Other 403s mean the credential may not read employees: signing in again won't help."""
     status = response.status_code

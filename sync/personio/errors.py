@@ -20,6 +20,7 @@ from sync.core.errors import (
     SyncError,
 )
 from sync.core.text import one_line, server_excerpt
+from sync.personio.limits import MAX_EMPLOYEES
 
 # Why a request was retried: an HTTP status (429, 5xx), or no answer at all.
 Failure = int | str  # 429 | 500..599 | "timeout" | "connection"
@@ -196,3 +197,42 @@ def describe(failure: Failure) -> str:
     if failure == CONNECTION:
         return "Personio could not be reached"
     return f"Personio had a server error ({failure})"
+
+
+DEADLINE_HINT = (
+    "Personio may be overloaded, or the connection from here slow. Nothing was changed; the next run "
+    "tries again. If it keeps happening, an operator can allow more time with "
+    "PERSONIO_RUN_DEADLINE_SECONDS (at most 1800)."
+)
+
+
+def too_slow(detail: str) -> SyncError:
+    """The fetch passed its deadline (PERSONIO_RUN_DEADLINE_SECONDS, or the one derived from the
+    company's size); `detail` says how far it got, e.g. "200 of 512 employees in 130 s"."""
+    return SyncError(PERSONIO_UNAVAILABLE, f"Personio answered too slowly: {detail}.", DEADLINE_HINT)
+
+
+def page_too_large(max_bytes: int) -> SyncError:
+    return SyncError(
+        INVALID_RESPONSE,
+        f"Personio sent a page of employees larger than {max_bytes / 1_000_000:g} MB; the sync stopped "
+        "reading it.",
+        "A page of 100 employees is normally far smaller: this is a fault at Personio or on the way "
+        "(a proxy). Nothing was changed; the next run tries again. If it keeps happening, contact "
+        "support with the run number (an operator can raise PERSONIO_MAX_PAGE_BYTES).",
+    )
+
+
+def too_many_employees(total: int, limit: int, known: int | None) -> SyncError:
+    """`total_elements` beyond `limit` (MAX_EMPLOYEES, or ten times the `known` count of the last
+    successful run): a fault, not a company; the fetch stops before reading further pages."""
+    if known is not None and limit < MAX_EMPLOYEES:
+        why = f"more than ten times the {known:,} employees of the last successful run"
+    else:
+        why = f"more than the {limit:,} this installation accepts"
+    return SyncError(
+        INVALID_RESPONSE,
+        f"Personio reported {total:,} employees, {why}; the sync did not read further.",
+        "This is almost always a fault at Personio. Nothing was changed; the next run tries again. "
+        "If your company really has this many employees, contact support.",
+    )

@@ -3,6 +3,8 @@
 Personio allows 300 requests per minute and bursts of 15 per second on `company/employees`. The
 client stays a little under both (290/min, 14/s) with sliding windows instead of finding the limit
 by running into 429s; when a 429 or a 5xx still comes, `backoff_delay` says how long to wait.
+On top of that, Personio allows 2,000 requests a minute per source IP on v1: every client of this
+process talking to one host shares a ceiling of 1,800 a minute (`shared_host_pacer`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -38,6 +40,9 @@ class RateLimit:
 
 
 DEFAULT_RATE_LIMIT = RateLimit()  # a little under Personio's 300/min and 15/s
+DEFAULT_HOST_PER_MINUTE = 1800  # a little under Personio's 2,000/min per source IP (v1)
+# Personio names no per-second limit per IP: only the minute window counts.
+DEFAULT_HOST_RATE_LIMIT = RateLimit(per_minute=DEFAULT_HOST_PER_MINUTE, per_second=DEFAULT_HOST_PER_MINUTE)
 
 
 def rate_limit_per_minute(per_minute: int | None) -> RateLimit | None:
@@ -53,6 +58,17 @@ def rate_limit_per_minute(per_minute: int | None) -> RateLimit | None:
     if per_minute == 0:
         return None
     return RateLimit(per_minute=per_minute, per_second=min(DEFAULT_PER_SECOND, per_minute))
+
+
+def host_rate_limit_per_minute(per_minute: int) -> RateLimit | None:
+    """The ceiling for all requests of this process to one host (PERSONIO_HOST_RATE_LIMIT_PER_MINUTE,
+    see storage.config): `per_minute` in any sliding minute, no second window; 0: no ceiling.
+    Raises ValueError for a negative number."""
+    if per_minute < 0:
+        raise ValueError("per_minute must not be negative; use 0 for no ceiling.")
+    if per_minute == 0:
+        return None
+    return RateLimit(per_minute=per_minute, per_second=per_minute)
 
 
 class Pacer:
@@ -75,18 +91,37 @@ class Pacer:
         self._sent: deque[float] = deque()  # send times within the last minute, oldest first
         self._lock = threading.Lock()
 
-    def acquire(self) -> float:
-        """Wait until one more request fits both windows, record it, return the seconds waited."""
+    def acquire(self, *, also: Sequence[Pacer] = (), sleep: Callable[[float], None] | None = None) -> float:
+        """Wait until one more request fits this pacer's windows and those of every pacer in `also`
+        (the host ceiling), record it in all of them at once, return the seconds waited.
+
+        `sleep` replaces the pacer's own for this call (the client's, which honours its deadline and
+        stop event, and may raise to give up waiting).
+        """
+        pacers = sorted({id(p): p for p in (self, *also)}.values(), key=id)  # one lock order for all
+        pause = sleep or self._sleep
         waited = 0.0
         while True:
-            with self._lock:
+            for pacer in pacers:
+                pacer._lock.acquire()
+            try:
                 now = self._clock()
-                delay = self._delay_needed(now)
+                delay = max(pacer._delay_needed(now) for pacer in pacers)
                 if delay <= 0:
-                    self._sent.append(now)
+                    for pacer in pacers:
+                        pacer._sent.append(now)
                     return waited
-            self._sleep(delay)  # outside the lock: another thread may take the slot first, then we wait again
+            finally:
+                for pacer in reversed(pacers):
+                    pacer._lock.release()
+            pause(delay)  # outside the locks: another thread may take the slot first, then we wait again
             waited += delay
+
+    def sent_in_last_minute(self) -> int:
+        """Requests recorded in the sliding minute that ends now."""
+        with self._lock:
+            now = self._clock()
+            return sum(1 for sent in self._sent if sent > now - 60.0)
 
     def _delay_needed(self, now: float) -> float:
         while self._sent and self._sent[0] <= now - 60.0:
@@ -117,6 +152,23 @@ def shared_pacer(base_url: str, client_id: str, limit: RateLimit) -> Pacer:
         pacer = _shared.get(key)
         if pacer is None:
             pacer = _shared[key] = Pacer(limit)
+        return pacer
+
+
+_host_pacers: dict[tuple[str, RateLimit], Pacer] = {}
+
+
+def shared_host_pacer(base_url: str, limit: RateLimit) -> Pacer:
+    """The one pacer of this process for every request to `base_url`, whatever the credentials.
+
+    Personio counts requests per source IP as well: the runs of many organizations in one process
+    (scheduler workers, dashboard threads) must stay under that together.
+    """
+    key = (base_url, limit)
+    with _shared_lock:
+        pacer = _host_pacers.get(key)
+        if pacer is None:
+            pacer = _host_pacers[key] = Pacer(limit)
         return pacer
 
 

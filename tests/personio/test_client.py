@@ -7,7 +7,8 @@ import json
 import logging
 import random
 import socket
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -24,10 +25,20 @@ from sync.core.errors import (
     NOT_CONFIGURED,
     PERSONIO_UNAVAILABLE,
     RATE_LIMITED,
+    FetchAbandoned,
     SyncError,
 )
+from sync.personio.budget import FetchBudget
 from sync.personio.client import FetchProgress, FetchResult, PersonioClient
-from sync.personio.pacing import Pacer, RateLimit, backoff_delay, parse_retry_after, rate_limit_per_minute
+from sync.personio.limits import derived_run_deadline, employee_limit
+from sync.personio.pacing import (
+    Pacer,
+    RateLimit,
+    backoff_delay,
+    parse_retry_after,
+    rate_limit_per_minute,
+    shared_host_pacer,
+)
 from tests.support.sandbox import SandboxFactory, SandboxProcess
 
 SECRET = "papi-secret-7b1f0c"
@@ -777,3 +788,283 @@ def test_without_pacing_the_same_sandbox_does_answer_429_and_retries_absorb_it(
         if sandbox.stats()["rate_limited"]:
             break
     assert sandbox.stats()["rate_limited"] > 0
+
+
+# -- deadlines, size caps and the employee ceiling ------------------------------------------------
+
+
+def test_a_dripping_personio_fails_by_the_run_deadline_as_too_slow(sandbox: SandboxProcess) -> None:
+    sandbox.set_faults(drip={"seconds": 1, "forever": True, "count": -1})  # one byte a second, forever
+    error = fetch_error_from(sandbox, run_deadline=3)
+    assert error.code == PERSONIO_UNAVAILABLE
+    assert error.message.startswith("Personio answered too slowly: ")
+    assert "at most 3 s" in error.message
+    assert "PERSONIO_RUN_DEADLINE_SECONDS" in error.hint
+    assert sandbox.stats()["employee_requests"] == 1  # one request, never finished, never retried
+
+
+def test_the_request_deadline_covers_the_whole_response_not_each_read(sandbox: SandboxProcess) -> None:
+    # Every byte comes well within the 30 s read timeout, but the whole page would take minutes:
+    # the request is given up at its deadline and tried again like a timeout.
+    sandbox.set_faults(drip={"seconds": 0.5, "forever": True, "count": 1})
+    result = fetch_from(sandbox, request_deadline=2)
+    assert len(result.employees) == 60
+    assert result.requests == sandbox.stats()["requests"] == 3  # sign-in, the dripping page, the retry
+
+
+def test_a_lasting_hang_fails_by_the_run_deadline(sandbox: SandboxProcess) -> None:
+    sandbox.set_faults(hang={"seconds": 10, "count": -1})
+    error = fetch_error_from(sandbox, run_deadline=2)
+    assert error.code == PERSONIO_UNAVAILABLE
+    assert error.message.startswith("Personio answered too slowly: no employees came in ")
+
+
+def test_back_off_that_would_pass_the_run_deadline_fails_at_once(sandbox: SandboxProcess) -> None:
+    sandbox.set_faults(server_error={"status": 503, "count": -1})
+    error = fetch_error_from(sandbox, run_deadline=5, backoff_base=30)  # the first wait: 15-30 s
+    assert error.code == PERSONIO_UNAVAILABLE
+    assert error.message.startswith("Personio answered too slowly: ")
+    assert sandbox.stats()["employee_requests"] == 1
+
+
+def test_an_oversized_page_is_invalid_response(sandbox: SandboxProcess) -> None:
+    sandbox.set_faults(oversized_page={"megabytes": 2, "count": -1})
+    error = fetch_error_from(sandbox, max_page_bytes=1_000_000)
+    assert error.code == INVALID_RESPONSE
+    assert error.message.startswith("Personio sent a page of employees larger than 1 MB")
+    assert error.hint
+    assert sandbox.stats()["employee_requests"] == 1  # not retried: a second try would be as big
+
+
+def test_a_body_without_a_length_is_dropped_at_the_cap_without_reading_on() -> None:
+    pulled: list[int] = []
+
+    class EndlessBody(httpx.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            while True:
+                pulled.append(64_000)
+                yield b" " * 64_000
+
+    def endless(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=EndlessBody())
+
+    error = fetch_error(fake_personio(endless), max_page_bytes=1_000_000)
+    assert error.code == INVALID_RESPONSE and "larger than 1 MB" in error.message
+    assert sum(pulled) <= 1_000_000 + 64_000  # at most one chunk beyond the cap
+
+
+def test_an_absurd_total_fails_before_a_second_page(sandbox: SandboxProcess) -> None:
+    sandbox.set_faults(absurd_total={"total": 10**12, "count": -1})
+    error = fetch_error_from(sandbox)
+    assert error.code == INVALID_RESPONSE
+    assert error.message.startswith("Personio reported 1,000,000,000,000 employees, more than the 1,000,000")
+    assert error.hint
+    assert sandbox.stats()["employee_requests"] == 1
+
+
+def test_a_total_over_ten_times_the_last_run_fails_naming_it(sandbox: SandboxProcess) -> None:
+    sandbox.set_faults(absurd_total={"total": 5000, "count": -1})
+    error = fetch_error_from(sandbox, known_employees=60)
+    assert error.code == INVALID_RESPONSE
+    assert error.message.startswith(
+        "Personio reported 5,000 employees, more than ten times the 60 employees of the last successful run"
+    )
+    assert sandbox.stats()["employee_requests"] == 1
+
+
+@pytest.mark.parametrize(
+    ("known", "limit"),
+    [(None, 1_000_000), (0, 1000), (60, 1000), (250, 2500), (99_999, 999_990), (500_000, 1_000_000)],
+)
+def test_employee_limit(known: int | None, limit: int) -> None:
+    assert employee_limit(known) == limit
+
+
+def test_the_derived_run_deadline_grows_with_the_company_and_stops_at_30_minutes() -> None:
+    paced = (RateLimit(per_minute=290, per_second=14), RateLimit(per_minute=1800, per_second=1800))
+    small, large = derived_run_deadline(300, paced), derived_run_deadline(20_000, paced)
+    # sign-in and 3 pages at 290/min, 2 s each to answer, plus the margin
+    assert small == pytest.approx(4 * (60 / 290 + 2) + 120)
+    assert small < large < 1800
+    assert derived_run_deadline(1_000_000, paced) == 1800
+    assert derived_run_deadline(300, (None, None)) == pytest.approx(4 * 2 + 120)
+
+
+def budget_on(clock: FakeClock, **kwargs: Any) -> FetchBudget:
+    options: dict[str, Any] = {"run_deadline": None, "rate_limits": (None,), "employees": 0}
+    options.update(kwargs)
+    return FetchBudget(clock=clock, sleep=clock.sleep, **options)
+
+
+def test_a_wait_that_would_pass_the_fetch_deadline_fails_at_once_without_waiting() -> None:
+    clock = FakeClock()
+    budget = budget_on(clock, run_deadline=10)
+    budget.pause(4)
+    with pytest.raises(SyncError) as caught:
+        budget.pause(7)  # 4 + 7 > 10
+    assert clock.slept == [4]
+    assert caught.value.code == PERSONIO_UNAVAILABLE
+    assert caught.value.message == (
+        "Personio answered too slowly: no employees came in 4 s, and the fetch may take at most 10 s."
+    )
+    clock.now += 6
+    with pytest.raises(SyncError):
+        budget.check()
+
+
+def test_the_derived_deadline_follows_the_total_but_a_set_one_stays() -> None:
+    clock = FakeClock()
+    derived, fixed = budget_on(clock), budget_on(clock, run_deadline=60)
+    for budget in (derived, fixed):
+        budget.resize(50_000)
+    assert derived.seconds == derived_run_deadline(50_000, (None,)) > 1000
+    assert fixed.seconds == 60
+
+
+def test_a_set_stop_is_seen_by_every_check_and_wait() -> None:
+    clock, stop = FakeClock(), threading.Event()
+    budget = budget_on(clock, run_deadline=10, stop=stop)
+    budget.check()
+    stop.set()
+    for step in (budget.check, budget.check_stop, lambda: budget.pause(1)):
+        with pytest.raises(FetchAbandoned):
+            step()
+    assert clock.slept == []
+
+
+# -- the host ceiling: every credential's requests to one host together ---------------------------
+
+
+def test_the_host_ceiling_paces_two_credentials_together() -> None:
+    clock = FakeClock()
+    host = Pacer(RateLimit(per_minute=4, per_second=4), clock=clock, sleep=clock.sleep)
+    credentials = {
+        name: Pacer(RateLimit(per_minute=100, per_second=100), clock=clock, sleep=clock.sleep)
+        for name in ("a", "b")
+    }
+    sent: list[tuple[str, float]] = []
+    for name in ["a", "b"] * 3:
+        credentials[name].acquire(also=[host])
+        sent.append((name, clock.now))
+    # four requests fit the host's minute, whoever sends them; the fifth and sixth wait for it
+    assert [name for name, _ in sent] == ["a", "b"] * 3
+    assert [t for _, t in sent] == [1000.0] * 4 + [1060.0] * 2
+    assert credentials["a"].sent_in_last_minute() == credentials["b"].sent_in_last_minute() == 1
+    assert host.sent_in_last_minute() == 2  # the first four have left the minute window
+
+
+def test_the_host_ceiling_is_shared_by_every_client_of_one_address() -> None:
+    def host_pacer_of(base_url: str, client_id: str, **kwargs: Any) -> Pacer | None:
+        client = PersonioClient(
+            base_url=base_url,
+            client_id=client_id,
+            client_secret=SECRET,
+            allowed_origins=("https://api.personio.de", "http://127.0.0.1:*"),
+            **kwargs,
+        )
+        pacer: Pacer | None = client._host_pacer
+        return pacer
+
+    first = host_pacer_of("https://api.personio.de", "papi-a")
+    assert first is not None and first.limit == RateLimit(per_minute=1800, per_second=1800)
+    assert first is host_pacer_of("https://api.personio.de", "papi-b")
+    assert first is not host_pacer_of("http://127.0.0.1:8765", "papi-a")
+    assert host_pacer_of("https://api.personio.de", "papi-a", host_rate_limit=None) is None
+
+
+def test_fetches_of_two_credentials_are_counted_against_one_host_ceiling(sandbox: SandboxProcess) -> None:
+    other = sandbox.add_credential()
+    ceiling = RateLimit(per_minute=1799, per_second=1799)  # a ceiling no other test uses
+    first = fetch_from(sandbox, host_rate_limit=ceiling)
+    second = fetch_employees(
+        base_url=sandbox.base_url,
+        client_id=other["client_id"],
+        client_secret=other["client_secret"],
+        host_rate_limit=ceiling,
+    )
+    host = shared_host_pacer(sandbox.base_url, ceiling)
+    assert host.sent_in_last_minute() == first.requests + second.requests == sandbox.stats()["requests"]
+
+
+def test_the_host_ceiling_holds_across_threads() -> None:
+    host = Pacer(RateLimit(per_minute=100, per_second=100))
+    threads = [threading.Thread(target=lambda: [host.acquire() for _ in range(25)]) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert host.sent_in_last_minute() == 100
+
+    asked: list[float] = []
+
+    def refuse(seconds: float) -> None:
+        asked.append(seconds)
+        raise TimeoutError
+
+    with pytest.raises(TimeoutError):
+        host.acquire(sleep=refuse)
+    assert asked and asked[0] > 50  # the 101st must wait for the minute window
+    assert host.sent_in_last_minute() == 100
+
+
+# -- a cooperative stop ---------------------------------------------------------------------------
+
+
+def test_a_stop_set_before_the_fetch_abandons_it_before_any_request(sandbox: SandboxProcess) -> None:
+    stop = threading.Event()
+    stop.set()
+    with sandbox_client(sandbox) as client, pytest.raises(FetchAbandoned):
+        client.fetch_employees(stop=stop)
+    assert sandbox.stats()["requests"] == 0
+
+
+def test_a_stop_during_back_off_abandons_the_fetch_without_waiting_it_out(sandbox: SandboxProcess) -> None:
+    sandbox.set_faults(server_error={"status": 503, "count": -1})
+    stop = threading.Event()
+
+    def stop_on_retry(event: FetchProgress) -> None:
+        if event.phase == "retry":
+            stop.set()
+
+    # the back-off would be 30-60 s and the deadline far off: only the stop ends it early
+    with (
+        sandbox_client(sandbox, backoff_base=60, on_progress=stop_on_retry, run_deadline=1800) as client,
+        pytest.raises(FetchAbandoned),
+    ):
+        client.fetch_employees(stop=stop)
+    assert sandbox.stats()["employee_requests"] == 1
+
+
+def test_a_stop_while_a_page_drips_abandons_the_fetch(sandbox: SandboxProcess) -> None:
+    sandbox.set_faults(drip={"seconds": 0.2, "forever": True, "count": -1})
+    stop = threading.Event()
+    timer = threading.Timer(1.0, stop.set)
+    timer.start()
+    try:
+        with sandbox_client(sandbox, run_deadline=1800) as client, pytest.raises(FetchAbandoned) as caught:
+            client.fetch_employees(stop=stop)
+    finally:
+        timer.cancel()
+    assert not isinstance(caught.value, SyncError)  # a caller tells it apart from a failure
+
+
+def test_a_stop_while_personio_is_silent_hangs_up_instead_of_waiting_for_the_timeout(
+    sandbox: SandboxProcess,
+) -> None:
+    # The page would come after 600 s and every timeout is longer: only hanging up the connection
+    # ends the wait (without it this test would run into the test timeout).
+    sandbox.set_faults(hang={"seconds": 600, "count": 1})
+    stop = threading.Event()
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    try:
+        with (
+            sandbox_client(
+                sandbox, timeout=httpx.Timeout(900), request_deadline=900, run_deadline=1800
+            ) as client,
+            pytest.raises(FetchAbandoned),
+        ):
+            client.fetch_employees(stop=stop)
+    finally:
+        timer.cancel()
+    assert sandbox.stats()["employee_requests"] == 1

@@ -113,6 +113,79 @@ def test_total_drift_changes_the_total_between_pages(sandbox: SandboxProcess, to
     assert totals == [65, 60]
 
 
+def test_absurd_total_reports_that_total_and_serves_the_records_as_they_are(
+    sandbox: SandboxProcess, token: str
+) -> None:
+    sandbox.set_faults(absurd_total={"total": 10**12, "count": 1})
+    absurd = get(sandbox, token, limit=100).json()
+    assert absurd["metadata"]["total_elements"] == 10**12 and len(absurd["data"]) == 60
+    assert get(sandbox, token, limit=100).json()["metadata"]["total_elements"] == 60
+    assert sandbox.faults()["absurd_total"] == {"total": 10**12, "count": 0}
+
+
+def test_oversized_page_is_valid_json_of_that_many_megabytes(sandbox: SandboxProcess, token: str) -> None:
+    normal_data = get(sandbox, token, limit=10).json()["data"]
+    sandbox.set_faults(oversized_page={"megabytes": 2, "count": 1})
+    big = get(sandbox, token, limit=10)
+    assert len(big.content) == 2_000_000
+    assert int(big.headers["content-length"]) == len(big.content)
+    assert big.json()["data"] == normal_data and big.json()["success"] is True
+    assert len(get(sandbox, token, limit=10).content) < 100_000
+
+
+def small_page(sandbox: SandboxProcess, token: str) -> bytes:
+    """One employee, one attribute: a body of a few hundred bytes, quick to drip."""
+    params = {"limit": 1, "attributes[]": "first_name"}
+    return get(sandbox, token, **params).content
+
+
+def stream_page(sandbox: SandboxProcess, token: str) -> httpx.Response:
+    request = sandbox.http.build_request(
+        "GET",
+        f"{sandbox.base_url}{EMPLOYEES}",
+        params={"limit": 1, "attributes[]": "first_name"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    return sandbox.http.send(request, stream=True)
+
+
+def test_drip_sends_the_body_one_byte_at_a_time_without_a_length(sandbox: SandboxProcess, token: str) -> None:
+    expected = small_page(sandbox, token)
+    sandbox.set_faults(drip={"seconds": 0.01, "count": 1})
+    response = stream_page(sandbox, token)
+    try:
+        assert response.status_code == 200 and "content-length" not in response.headers
+        chunks = list(response.iter_raw())
+    finally:
+        response.close()
+    assert b"".join(chunks) == expected
+    assert len(chunks) > 10  # byte by byte (loopback may still merge a few)
+    assert small_page(sandbox, token) == expected  # the count is used up
+    assert sandbox.faults()["drip"] == {"seconds": 0.01, "forever": False, "count": 0}
+
+
+def test_drip_forever_keeps_sending_spaces_until_cleared(sandbox: SandboxProcess, token: str) -> None:
+    expected = small_page(sandbox, token)
+    sandbox.set_faults(drip={"seconds": 0.01, "forever": True, "count": -1})
+    response = stream_page(sandbox, token)
+    received = b""
+    try:
+        chunks = response.iter_raw()
+        for chunk in chunks:
+            received += chunk
+            if len(received) >= len(expected) + 20:
+                sandbox.clear_faults()  # the answer still dripping ends
+                break
+        for chunk in chunks:
+            received += chunk
+    finally:
+        response.close()
+    assert received.startswith(expected) and received[len(expected) :].strip() == b""
+    assert json.loads(received)["success"] is True
+    assert small_page(sandbox, token) == expected
+
+
 def test_empty_result_until_cleared(sandbox: SandboxProcess, token: str) -> None:
     sandbox.set_faults(empty_result=True)
     for _ in range(2):
@@ -273,6 +346,10 @@ def test_body_faults_wait_only_for_requests_that_reach_them(sandbox: SandboxProc
         {"truncated_page": {"count": 1, "after": True}},
         {"rate_limit_storm": {"count": 1, "delta": 5}},
         {"auth_server_error": {"after": 1.5, "count": 1}},
+        {"drip": {"seconds": 0, "count": 1}},
+        {"drip": {"seconds": 1, "forever": "yes", "count": 1}},
+        {"oversized_page": {"megabytes": -1, "count": 1}},
+        {"absurd_total": {"total": -5, "count": 1}},
     ],
 )
 def test_invalid_fault_settings_are_refused_and_change_nothing(

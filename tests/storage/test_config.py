@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,8 @@ def test_personio_settings_reach_the_client(monkeypatch: pytest.MonkeyPatch) -> 
         def __exit__(self, *_exc: object) -> None:
             return None
 
-        def fetch_employees(self, **_kwargs: Any) -> FetchResult:
+        def fetch_employees(self, **kwargs: Any) -> FetchResult:
+            seen["stop"] = kwargs.get("stop")
             return FetchResult([], [], frozenset(), pages=1, requests=1, auth_calls=1)
 
     integration = Integration(
@@ -104,6 +106,45 @@ def test_personio_settings_reach_the_client(monkeypatch: pytest.MonkeyPatch) -> 
     )
     fetch_source(integration, SyncSettings(), on_progress=None, client_factory=FakeClient)
     assert (seen["rate_limit"], seen["backoff_base"]) == (None, 0.01)
+    # the deadlines and caps: their defaults, then as set
+    assert seen["host_rate_limit"] == RateLimit(per_minute=1800, per_second=1800)
+    assert (seen["run_deadline"], seen["max_page_bytes"], seen["known_employees"]) == (None, 20_000_000, None)
+    monkeypatch.setenv("PERSONIO_HOST_RATE_LIMIT_PER_MINUTE", "0")
+    monkeypatch.setenv("PERSONIO_RUN_DEADLINE_SECONDS", "600")
+    monkeypatch.setenv("PERSONIO_MAX_PAGE_BYTES", "5000000")
+    stop = threading.Event()
+    fetch_source(
+        integration,
+        SyncSettings(),
+        on_progress=None,
+        client_factory=FakeClient,
+        known_employees=40,
+        stop=stop,
+    )
+    assert (seen["host_rate_limit"], seen["run_deadline"], seen["max_page_bytes"]) == (None, 600, 5_000_000)
+    assert seen["known_employees"] == 40 and seen["stop"] is stop
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("PERSONIO_RUN_DEADLINE_SECONDS", "0"),
+        ("PERSONIO_RUN_DEADLINE_SECONDS", "1801"),  # never more than 30 minutes
+        ("PERSONIO_RUN_DEADLINE_SECONDS", "soon"),
+        ("PERSONIO_MAX_PAGE_BYTES", "20MB"),
+        ("PERSONIO_MAX_PAGE_BYTES", "10"),
+        ("PERSONIO_HOST_RATE_LIMIT_PER_MINUTE", "-1"),
+    ],
+)
+def test_unusable_personio_limits_are_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, raw: str
+) -> None:
+    monkeypatch.setenv(name, raw)
+    with pytest.raises(SyncError) as caught:
+        read(PersonioSettings)
+    assert caught.value.code == NOT_CONFIGURED
+    assert name in caught.value.message and repr(raw) in caught.value.message
+    assert name in caught.value.hint
 
 
 @pytest.mark.parametrize(
