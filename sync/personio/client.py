@@ -13,13 +13,16 @@ against; a fetch may be abandoned through a stop event, checked between chunks, 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from queue import SimpleQueue
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -63,6 +66,7 @@ from sync.personio.pacing import (
     shared_pacer,
 )
 from sync.personio.parsing import (
+    EmployeesPage,
     MalformedResponse,
     check_required,
     decode_json,
@@ -80,6 +84,7 @@ APP_ID = "PERSONIO_SYNC"  # X-Personio-App-ID: Personio asks for UPPER_SNAKE_CAS
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)  # per read; each request also has a whole deadline
 AUTH_PATH = "/v1/auth"
 EMPLOYEES_PATH = "/v1/company/employees"
+REPORT_POLL_SECONDS = 0.2  # how often progress from the page-reading thread is passed on
 TOKEN_REFRESH_MARGIN = 60.0  # sign in again a minute before the token runs out
 
 
@@ -233,6 +238,8 @@ class PersonioClient:
         self._reauth_left = 1
         self._budget = self._new_budget(None)  # the deadline, stop event and progress of a fetch
         self._connection = ConnectionInUse()
+        self._owner = threading.current_thread()  # the thread whose fetch reports progress
+        self._reports: SimpleQueue[FetchProgress] = SimpleQueue()
 
     def _new_budget(self, stop: threading.Event | None) -> FetchBudget:
         return FetchBudget(
@@ -282,6 +289,7 @@ class PersonioClient:
         self._requests = self._auth_calls = 0
         self._reauth_left = 1
         self._budget = self._new_budget(stop)
+        self._owner = threading.current_thread()
         with HangUpOnStop(stop, self._connection.current):
             employees, skipped, present, pages = self._listing(wanted)
         if employees or skipped:
@@ -327,8 +335,10 @@ class PersonioClient:
     ) -> tuple[list[Employee], list[SkippedRecord], frozenset[str], int]:
         """Every employee, page by page (`offset += limit` until `total_elements`).
 
-        Each page is parsed as it arrives, so only the parsed employees stay in memory, never the
-        raw JSON of the whole listing. Returns (employees, skipped records, attribute keys seen, pages).
+        The next page is requested (in one helper thread, one request at a time, as before) while
+        this one is parsed: parsing then costs no time of its own, it happens while Personio
+        prepares the next answer. At most two pages of raw JSON are held, never the whole listing.
+        Returns (employees, skipped records, attribute keys seen, pages).
         """
         employees: list[Employee] = []
         skipped: list[SkippedRecord] = []
@@ -337,41 +347,50 @@ class PersonioClient:
         total: int | None = None
         offset = pages = received = 0
         self._budget.fetched, self._budget.total = 0, None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="personio-page") as pages_ahead:
+            pending: Future[EmployeesPage] | None = pages_ahead.submit(self._page, attributes, offset)
+            try:
+                while pending is not None:
+                    page = self._await(pending)
+                    pending = None
+                    pages += 1
+                    if total is None:
+                        total = page.total
+                        self._check_total(total)
+                        self._budget.resize(total)
+                    elif page.total != total:
+                        raise _InconsistentPaging(f"total_elements went from {total} to {page.total}")
+                    step = _page_step(page, offset, total, seen)
+                    offset += step
+                    if offset < total:
+                        pending = pages_ahead.submit(self._page, attributes, offset)
+                    page_employees, page_skipped, page_present = parse_records(page.records)
+                    employees.extend(page_employees)
+                    skipped.extend(page_skipped)
+                    present.update(page_present)
+                    received += len(page.records)
+                    self._budget.fetched, self._budget.total = received, total
+                    self._report("page", f"Fetched {received} of {total} employees")
+            finally:
+                if pending is not None:  # left early: the page asked for ahead is not wanted
+                    with contextlib.suppress(Exception):
+                        self._await(pending)
+        return employees, skipped, frozenset(present), pages
+
+    def _page(self, attributes: Sequence[str], offset: int) -> EmployeesPage:
+        params = httpx.QueryParams(
+            [("limit", PAGE_SIZE), ("offset", offset), *(("attributes[]", key) for key in attributes)]
+        )
+        return self._call("GET", EMPLOYEES_PATH, params=params, parse=parse_employees_page)
+
+    def _await(self, pending: Future[T]) -> T:
+        """The result of a request made in the helper thread; meanwhile its progress reports reach
+        `on_progress` from this thread (a dashboard can only draw from the thread that runs it)."""
         while True:
-            params = httpx.QueryParams(
-                [("limit", PAGE_SIZE), ("offset", offset), *(("attributes[]", key) for key in attributes)]
-            )
-            page = self._call("GET", EMPLOYEES_PATH, params=params, parse=parse_employees_page)
-            pages += 1
-            if total is None:
-                total = page.total
-                self._check_total(total)
-                self._budget.resize(total)
-            elif page.total != total:
-                raise _InconsistentPaging(f"total_elements went from {total} to {page.total}")
-            # Follow the page size Personio says it used, should it ever serve fewer than asked.
-            step = page.limit if page.limit is not None and 0 < page.limit <= PAGE_SIZE else PAGE_SIZE
-            expected = min(step, max(0, total - offset))
-            if len(page.records) != expected:
-                raise _InconsistentPaging(
-                    f"the page at offset {offset} held {len(page.records)} records instead of {expected}"
-                )
-            for record in page.records:
-                personio_id = record_id(record)
-                if personio_id is not None:
-                    if personio_id in seen:
-                        raise _InconsistentPaging(f"employee {personio_id} came twice")
-                    seen.add(personio_id)
-            page_employees, page_skipped, page_present = parse_records(page.records)
-            employees.extend(page_employees)
-            skipped.extend(page_skipped)
-            present.update(page_present)
-            received += len(page.records)
-            offset += step
-            self._budget.fetched, self._budget.total = received, total
-            self._report("page", f"Fetched {received} of {total} employees")
-            if offset >= total:
-                return employees, skipped, frozenset(present), pages
+            done, _ = wait([pending], timeout=REPORT_POLL_SECONDS)
+            self._flush_reports()
+            if done:
+                return pending.result()
 
     # -- deadlines and limits -----------------------------------------------------------------
 
@@ -611,12 +630,38 @@ class PersonioClient:
         return self._http
 
     def _report(self, phase: str, message: str) -> None:
-        if self._on_progress is not None:
-            self._on_progress(
-                FetchProgress(
-                    phase=phase, fetched=self._budget.fetched, total=self._budget.total, message=message
-                )
-            )
+        if self._on_progress is None:
+            return
+        progress = FetchProgress(
+            phase=phase, fetched=self._budget.fetched, total=self._budget.total, message=message
+        )
+        if threading.current_thread() is self._owner:
+            self._on_progress(progress)
+        else:  # the helper thread that reads pages ahead: the owner passes it on (`_await`)
+            self._reports.put(progress)
+
+    def _flush_reports(self) -> None:
+        while self._on_progress is not None and not self._reports.empty():
+            self._on_progress(self._reports.get())
+
+
+def _page_step(page: EmployeesPage, offset: int, total: int, seen: set[str]) -> int:
+    """How far the next page starts after this one at `offset`; _InconsistentPaging when the page
+    does not fit the listing (a wrong size, an employee already seen). Adds its ids to `seen`."""
+    # Follow the page size Personio says it used, should it ever serve fewer than asked.
+    step = page.limit if page.limit is not None and 0 < page.limit <= PAGE_SIZE else PAGE_SIZE
+    expected = min(step, max(0, total - offset))
+    if len(page.records) != expected:
+        raise _InconsistentPaging(
+            f"the page at offset {offset} held {len(page.records)} records instead of {expected}"
+        )
+    for record in page.records:
+        personio_id = record_id(record)
+        if personio_id is not None:
+            if personio_id in seen:
+                raise _InconsistentPaging(f"employee {personio_id} came twice")
+            seen.add(personio_id)
+    return step
 
 
 def _token_refused(response: _Answer) -> bool:

@@ -16,9 +16,12 @@ some is kept and gets a warning; an email that held any is made invalid (see `_e
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from sync.core.employees import Employee, OrgUnit, SkippedRecord
 from sync.core.errors import MISSING_ATTRIBUTE, SyncError
@@ -225,8 +228,23 @@ def _org_unit(value: object, removed: list[str] | None = None) -> OrgUnit | None
 # -- whole answers ---------------------------------------------------------------------------
 
 
+# 20 digits in a row: an integer orjson would read as a float (above 2**64), or text that holds one.
+_LONG_NUMBER = re.compile(rb"[0-9]{20}")
+
+
 def decode_json(content: bytes) -> Any:
-    """The JSON of a body. Raises MalformedResponse (a body cut off halfway is not JSON either)."""
+    """The JSON of a body. Raises MalformedResponse (a body cut off halfway is not JSON either).
+
+    orjson decodes a page twice as fast as the standard library, but refuses a few things the
+    standard library takes (a lone surrogate escape, NaN) and reads an integer beyond 64 bits as a
+    float (an id would lose digits). An answer with such a thing, or with a run of 20 digits
+    anywhere, is decoded by the standard library: one odd value never fails or changes a page.
+    """
+    if _LONG_NUMBER.search(content) is None:
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError:
+            pass
     try:
         return json.loads(content)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
