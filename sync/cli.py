@@ -18,7 +18,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -33,12 +32,17 @@ from sync.integration import lifecycle, queue
 from sync.integration.preview import TestResult, test_integration
 from sync.integration.runner import RunOutcome, execute_run
 from sync.integration.settings import save_settings
-from sync.views.directory import directory_report
-from sync.views.runs import runs_json
 
 WAIT_FOR_OPEN_RUN_SECONDS = 300
 # Errors of the database itself (or its URL); SQLAlchemy wraps most driver errors, not all.
-DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
+DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error)
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    """DATABASE_ERRORS, plus the PostgreSQL driver's own once it is in use: it is imported only by a
+    postgresql:// engine, so that every other command starts without it."""
+    psycopg = sys.modules.get("psycopg")
+    return (*DATABASE_ERRORS, psycopg.Error) if psycopg is not None else DATABASE_ERRORS
 
 
 class CommandError(ReadableError):
@@ -149,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReadableError as exc:
         print(f"error: {exc.message}" + (f" Hint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
         return 1
-    except DATABASE_ERRORS as exc:
+    except _database_errors() as exc:
         return _database_unusable(exc)
     except Exception as exc:
         if engine is None and isinstance(exc, ValueError):  # a DATABASE_URL that does not parse (bad port)
@@ -221,6 +225,8 @@ def _dispatch(engine: Engine, args: argparse.Namespace) -> int:
     if command == "runs":
         return _runs(engine, org_id, as_json=args.json, limit=args.limit)
     if command == "directory":
+        from sync.views.directory import directory_report  # pandas: imported only where needed
+
         with read_session(engine) as session:
             report = directory_report(session, org_id)
         if args.json:
@@ -372,6 +378,8 @@ def _claim_for_now(engine: Engine, org_id: int, worker: str, *, approve_safety: 
 
 
 def _runs(engine: Engine, org_id: int, *, as_json: bool, limit: int) -> int:
+    from sync.views.runs import runs_json  # pandas: imported only where needed
+
     rows = runs_json(engine, org_id=org_id, limit=limit)
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
