@@ -1,9 +1,12 @@
 """One benchmark size in its own process, so that its peak memory is its own.
 
-    python -m bench.one_size --employees 10000 --base-url URL --client-id ID --client-secret S --db PATH
+    python -m bench.one_size --employees 10000 --base-url URL --client-id ID --client-secret S \
+        --db-url URL --floor-db-url URL
 
-Prints one JSON object: phase times of an initial sync and of an immediate no-op run,
-peak memory (max RSS), SQL statement counts, and the two floors.
+Prints one JSON object: phase times (fetch, plan, apply, log) of an initial sync and of an
+immediate no-op run, peak memory (max RSS), SQL statement counts, and the two floors: a bare
+download (httpx, orjson), and a raw write of the same rows into the same tables of an empty
+database with the database's own driver (`schema_write_floor`).
 """
 
 from __future__ import annotations
@@ -11,14 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from sqlalchemy import Engine, event
 from sqlmodel import select
 
@@ -29,7 +31,7 @@ from sync.accounts.organizations import create_organization
 from sync.core.employees import SYNC_ATTRIBUTES
 from sync.core.plan import Plan
 from sync.core.settings import TEAM_ATTRIBUTES
-from sync.integration.apply import apply_plan
+from sync.integration.apply import apply_directory, log_run
 from sync.integration.settings import save_settings, settings_of
 from sync.integration.source import fetch_source, paused_gc, plan_source
 
@@ -72,9 +74,11 @@ def one_run(engine: Engine, org_id: int, counter: StatementCounter) -> dict[str,
         with timed(phases, "plan"):
             plan: Plan = plan_source(source, session, org_id, settings)
         with timed(phases, "apply"), paused_gc():
-            apply_plan(
+            apply_directory(
                 session, plan, org_id=org_id, org_name="Bench", run_id=run_id, language="en", now=utcnow()
             )
+        with timed(phases, "log"), paused_gc():
+            log_run(session, plan, run_id)
             finished = session.get(Run, run_id)
             assert finished is not None
             finished.status, finished.finished_at = "succeeded", utcnow()
@@ -96,7 +100,8 @@ def one_run(engine: Engine, org_id: int, counter: StatementCounter) -> dict[str,
 
 
 def download_floor(args: argparse.Namespace) -> float:
-    """A bare httpx loop: sign in, fetch every page of 100, parse the JSON. Nothing else."""
+    """A bare httpx loop: sign in, fetch every page of 100, parse the JSON (orjson, as the client
+    does). Nothing else."""
     start = time.perf_counter()
     with httpx.Client(base_url=args.base_url, timeout=60) as http:
         token = http.post("/v1/auth", json={"client_id": args.client_id, "client_secret": args.client_secret})
@@ -106,59 +111,100 @@ def download_floor(args: argparse.Namespace) -> float:
         while True:
             page = http.get(
                 "/v1/company/employees", params=[*params, ("limit", 100), ("offset", offset)], headers=headers
-            ).json()
+            )
+            body = orjson.loads(page.content)
             offset += 100
-            if offset >= page["metadata"]["total_elements"]:
+            if offset >= body["metadata"]["total_elements"]:
                 break
     return time.perf_counter() - start
 
 
-def write_floor(path: Path, rows: dict[str, int]) -> float:
-    """Raw sqlite3.executemany of the same number of rows into plain tables, one transaction."""
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.executescript(
-        """
-        CREATE TABLE users (id INTEGER PRIMARY KEY, org_id INT, email TEXT, email_key TEXT,
-          first_name TEXT, last_name TEXT, job_title TEXT, status TEXT, personio_id TEXT,
-          created_at TEXT, UNIQUE(org_id, email_key), UNIQUE(org_id, personio_id));
-        CREATE TABLE teams (id INTEGER PRIMARY KEY, org_id INT, name TEXT, attr TEXT, key TEXT,
-          UNIQUE(org_id, name));
-        CREATE TABLE members (team_id INT, user_id INT, role TEXT, PRIMARY KEY (team_id, user_id));
-        CREATE TABLE changes (id INTEGER PRIMARY KEY, run_id INT, entity TEXT, action TEXT, key TEXT,
-          after TEXT);
-        CREATE TABLE emails (id INTEGER PRIMARY KEY, recipient TEXT, subject TEXT, body TEXT);
-        """
+def schema_write_floor(url: str, rows: dict[str, int]) -> float:
+    """The rows an initial run wrote (as many users, teams, memberships, changes and emails), written
+    into the product's own tables of a fresh database by the driver alone, one transaction: SQLite
+    by sqlite3's executemany, PostgreSQL by psycopg's COPY. What remains above it is our own work.
+    """
+    engine = make_engine(url)
+    org = create_organization(
+        engine, slug="floor", name="Floor", owner_email="owner@floor.test", owner_password="floor-password"
     )
-    start = time.perf_counter()
-    with connection:
-        connection.executemany(
-            "INSERT INTO users (org_id, email, email_key, first_name, last_name, job_title, status,"
-            " personio_id, created_at)"
-            " VALUES (1, ?, ?, 'First', 'Last', 'Engineer', 'active', ?, '2026-01-01')",
-            ((f"u{i}@x.io", f"u{i}@x.io", str(i)) for i in range(rows["users"])),
+    with write_session(engine) as session:
+        run = Run(org_id=org.id, trigger="manual", status="running", queued_at=utcnow(), started_at=utcnow())
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    sqlite = url.startswith("sqlite")
+    now: Any = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else utcnow().replace(tzinfo=None)
+    users = [
+        (
+            org.id,
+            f"u{i}@x.io",
+            f"u{i}@x.io",
+            "First",
+            "Last",
+            "Engineer",
+            "active",
+            "member",
+            "en",
+            str(i),
+            "personio",
+            now,
+            now,
         )
-        connection.executemany(
-            "INSERT INTO teams (org_id, name, attr, key) VALUES (1, ?, 'department', ?)",
-            ((f"Team {i}", str(i)) for i in range(rows["teams"])),
+        for i in range(rows["users"])
+    ]
+    teams = [(org.id, f"Team {i}", "department", str(i), now) for i in range(rows["teams"])]
+    after = orjson.dumps({"email": "u0@x.io", "first_name": "First", "last_name": "Last"}).decode()
+    changes = [(run_id, "user", "create", f"u{i}@x.io", str(i), None, after) for i in range(rows["changes"])]
+    emails = [
+        (org.id, f"u{i}@x.io", "Welcome", "Hello " * 40, "welcome", "en", run_id, now, 0, now)
+        for i in range(rows["emails"])
+    ]
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+
+        def write(table: str, columns: str, values: list[tuple[Any, ...]]) -> None:
+            names = [c.strip() for c in columns.split(",")]
+            quoted = ", ".join(f'"{n}"' for n in names)
+            if sqlite:
+                marks = ", ".join("?" for _ in names)
+                cursor.executemany(f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})', values)
+                return
+            with cursor.copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:  # type: ignore[attr-defined]
+                for value in values:
+                    copy.write_row(value)
+
+        start = time.perf_counter()
+        if sqlite:
+            cursor.execute("BEGIN IMMEDIATE")
+        write(
+            "user",
+            "org_id, email, email_key, first_name, last_name, job_title, status, role, language, "
+            "personio_id, source, created_at, updated_at",
+            users,
         )
-        connection.executemany(
-            "INSERT INTO members VALUES (?, ?, 'member')",
-            ((i % max(rows["teams"], 1), i) for i in range(rows["memberships"])),
+        write("team", "org_id, name, source_attribute, source_key, created_at", teams)
+        cursor.execute('SELECT id FROM "user" WHERE personio_id IS NOT NULL ORDER BY id')
+        user_ids = [r[0] for r in cursor.fetchall()]
+        cursor.execute('SELECT id FROM "team" ORDER BY id')
+        team_ids = [r[0] for r in cursor.fetchall()] or [0]
+        pairs = [
+            (team_ids[i % len(team_ids)], user_ids[(i // len(team_ids)) % len(user_ids)], "member")
+            for i in range(min(rows["memberships"], len(team_ids) * len(user_ids)))
+        ]
+        write("teammember", "team_id, user_id, role", pairs)
+        write("runchange", "run_id, entity, action, key, personio_id, before, after", changes)
+        write(
+            "outboxemail",
+            "org_id, to, subject, body, kind, language, run_id, created_at, attempts, next_attempt_at",
+            emails,
         )
-        connection.executemany(
-            "INSERT INTO changes (run_id, entity, action, key, after) VALUES (1, 'user', 'create', ?, ?)",
-            (
-                (f"u{i}@x.io", json.dumps({"email": f"u{i}@x.io", "first_name": "First"}))
-                for i in range(rows["changes"])
-            ),
-        )
-        connection.executemany(
-            "INSERT INTO emails (recipient, subject, body) VALUES (?, 'Welcome', ?)",
-            ((f"u{i}@x.io", "Hello " * 40) for i in range(rows["emails"])),
-        )
-    elapsed = time.perf_counter() - start
-    connection.close()
+        raw.commit()
+        elapsed = time.perf_counter() - start
+    finally:
+        raw.close()
+        engine.dispose()
     return elapsed
 
 
@@ -168,10 +214,11 @@ def main() -> None:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--client-secret", required=True)
-    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--db-url", required=True)
+    parser.add_argument("--floor-db-url", required=True, help="an empty database for the raw write floor")
     args = parser.parse_args()
 
-    engine = make_engine(f"sqlite:///{args.db}")
+    engine = make_engine(args.db_url)
     counter = StatementCounter(engine)
     org = create_organization(
         engine, slug="bench", name="Bench", owner_email="owner@bench.test", owner_password="bench-password"
@@ -196,7 +243,7 @@ def main() -> None:
         "peak_rss_mib": peak_initial,
         "peak_rss_mib_after_noop": peak_rss_mib(),
         "download_floor": download_floor(args),
-        "write_floor": write_floor(args.db.with_name("floor.db"), initial["rows"]),
+        "write_floor": schema_write_floor(args.floor_db_url, initial["rows"]),
     }
     print(json.dumps(result))
 
