@@ -25,13 +25,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, inspect, text
+from sqlalchemy import Engine, case, event, inspect, text, update
+from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Connection, make_url
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from storage import models
 from storage.clock import utcnow
 from storage.config import DatabaseSettings, database_url, read
+from sync.core.errors import SUPERSEDED
 
 BUSY_TIMEOUT_MS = 30_000
 _IMMEDIATE = "begin_immediate"
@@ -139,13 +141,67 @@ def _v1_initial(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn)
 
 
+SUPERSEDED_MESSAGE = (
+    "This run was not started: another run of the organization was already queued or running "
+    "(left over from before one open run per organization was enforced)."
+)
+SUPERSEDED_HINT = "No action is needed: the other run syncs the organization."
+
+
+def _v2_one_open_run_per_org(conn: Connection) -> None:
+    """At most one open (queued or running) run per organization, enforced by a partial unique index;
+    and Run.retry_of_run_id (the automatic retry of a run whose lease expired).
+
+    Duplicates left by older versions are failed as `superseded` first: per organization the
+    running run stays, else the oldest queued one.
+    """
+    run = models.table(models.Run)
+    open_runs = conn.execute(
+        sql_select(run.c.id, run.c.org_id, run.c.status)
+        .where(run.c.status.in_(("queued", "running")))
+        .order_by(run.c.org_id, case((run.c.status == "running", 0), else_=1), run.c.id)
+    ).all()
+    kept: set[int] = set()
+    superseded: list[int] = []
+    for run_id, org_id, _status in open_runs:
+        if org_id in kept:
+            superseded.append(run_id)
+        kept.add(org_id)
+    if superseded:
+        conn.execute(
+            update(run)
+            .where(run.c.id.in_(superseded))
+            .values(
+                status="failed",
+                finished_at=utcnow(),
+                lease_owner=None,
+                lease_expires_at=None,
+                error_code=SUPERSEDED,
+                error_message=SUPERSEDED_MESSAGE,
+                error_hint=SUPERSEDED_HINT,
+            )
+        )
+    conn.execute(
+        text(
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {models.OPEN_RUN_INDEX} ON run (org_id) "
+            f"WHERE {models.OPEN_RUN_WHERE}"
+        )
+    )
+    if "retry_of_run_id" not in {column["name"] for column in inspect(conn).get_columns("run")}:
+        conn.execute(text("ALTER TABLE run ADD COLUMN retry_of_run_id INTEGER REFERENCES run (id)"))
+
+
 def _v5_run_details_pruned(conn: Connection) -> None:
     """Run.details_pruned_after_days: the run's change log was pruned (RUN_DETAIL_RETENTION_DAYS)."""
     if "details_pruned_after_days" not in {column["name"] for column in inspect(conn).get_columns("run")}:
         conn.execute(text("ALTER TABLE run ADD COLUMN details_pruned_after_days INTEGER"))
 
 
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1_initial), (5, _v5_run_details_pruned)]
+MIGRATIONS: list[tuple[int, Migration]] = [
+    (1, _v1_initial),
+    (2, _v2_one_open_run_per_org),
+    (5, _v5_run_details_pruned),
+]
 SCHEMA_VERSION = max(version for version, _step in MIGRATIONS)
 
 

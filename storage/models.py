@@ -106,6 +106,10 @@ class Integration(SQLModel, table=True):
     updated_at: datetime
 
 
+OPEN_RUN_INDEX = "uq_run_one_open_per_org"
+OPEN_RUN_WHERE = "status IN ('queued', 'running')"
+
+
 class Run(SQLModel, table=True):
     __table_args__ = (
         Index("ix_run_org_queued", "org_id", "queued_at"),
@@ -117,6 +121,15 @@ class Run(SQLModel, table=True):
             unique=True,
             sqlite_where=text("status = 'running'"),
             postgresql_where=text("status = 'running'"),
+        ),
+        # ... and never more than one open (queued or running) run: concurrent queuing finds the
+        # one that is there (migration 2 created it on older databases).
+        Index(
+            OPEN_RUN_INDEX,
+            "org_id",
+            unique=True,
+            sqlite_where=text(OPEN_RUN_WHERE),
+            postgresql_where=text(OPEN_RUN_WHERE),
         ),
     )
 
@@ -138,6 +151,8 @@ class Run(SQLModel, table=True):
     error_code: Optional[str] = None
     error_message: Optional[str] = None
     error_hint: Optional[str] = None
+    # The run whose lease expired and which this run retries automatically (migration 2).
+    retry_of_run_id: Optional[int] = Field(default=None, foreign_key="run.id")
     # Set when the run's change log and warnings were pruned: the retention (days) then in force.
     details_pruned_after_days: Optional[int] = None
 

@@ -16,6 +16,7 @@ INVALID_RESPONSE = "invalid_response"
 SAFETY_STOP = "safety_stop"
 NOT_CONFIGURED = "not_configured"
 LEASE_EXPIRED = "lease_expired"
+SUPERSEDED = "superseded"
 INTERNAL = "internal"
 
 

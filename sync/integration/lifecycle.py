@@ -62,9 +62,6 @@ def activate(
         integration.next_run_at = next_run_after(now, integration.schedule_every_hours)
         integration.updated_at = now
         session.add(integration)
-        existing = queue.open_run(session, org_id)
-        if existing is not None:
-            return existing
         return queue.enqueue_run(
             session,
             org_id=org_id,
@@ -97,16 +94,13 @@ def run_now(
     label: str | None = None,
     approve_safety: bool = False,
 ) -> Run:
-    """Queue a manual run, or return the organization's run that is already queued or running."""
+    """Queue a manual run, or return the organization's run that is already queued or running.
+
+    Safe against concurrent callers on both engines: the database keeps one open run per
+    organization, and every caller gets that run.
+    """
     with write_session(engine) as session:
-        existing = queue.open_run(session, org_id)
-        if existing is not None and not (approve_safety and existing.status == RunStatus.QUEUED):
-            return existing
-        if existing is not None:  # an approval turns the queued run into an approved one
-            existing.approve_safety = True
-            session.add(existing)
-            return existing
-        return queue.enqueue_run(
+        outcome = queue.queue_run(
             session,
             org_id=org_id,
             trigger=Trigger.MANUAL,
@@ -115,6 +109,11 @@ def run_now(
             label=label,
             approve_safety=approve_safety,
         )
+        run = outcome.run
+        if not outcome.created and approve_safety and run.status == RunStatus.QUEUED:
+            run.approve_safety = True  # an approval turns the queued run into an approved one
+            session.add(run)
+        return run
 
 
 def set_schedule(engine: Engine, org_id: int, every_hours: int | None) -> Integration:

@@ -1,8 +1,10 @@
 """The run queue: enqueue, claim with a lease, renew, and fail runs whose lease expired.
 
-A claimed run is `running` with a lease owner and expiry. A partial unique index
-(storage.models.Run) lets the database refuse a second running run of one
-organization, so two schedulers, on SQLite or PostgreSQL, can never both run it.
+An organization has at most one open (queued or running) run: a partial unique index
+(storage.models.Run, migration 2) lets the database refuse a second one, so concurrent
+queuing (Run now, the CLI, the scheduler's due slots) on SQLite or PostgreSQL returns the
+run already there. A claimed run is `running` with a lease owner and expiry; two
+schedulers can never both run it, and a claim that loses a race returns None.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.clock import utcnow
@@ -48,24 +50,74 @@ def enqueue_run(
     staff_id: int | None = None,
     label: str | None = None,
     approve_safety: bool = False,
+    retry_of_run_id: int | None = None,
     now: datetime | None = None,
 ) -> Run:
-    """Add a queued run (flushed, so it has an id). The caller commits."""
-    if trigger not in TRIGGERS:
-        raise ValueError(f"unknown trigger {trigger!r}")
-    run = Run(
+    """Queue a run (flushed, so it has an id), or return the organization's open run if it has one.
+
+    The database holds at most one open (queued or running) run per organization (a partial
+    unique index): the insert runs in a SAVEPOINT, and when a concurrent writer queued one
+    first, the unique violation rolls back only the savepoint and that run is returned. A
+    caller tells the two apart by `run.status` / `run.id` or with `queue_run`. The caller commits.
+    """
+    return queue_run(
+        session,
         org_id=org_id,
         trigger=trigger,
-        triggered_by_user_id=user_id,
-        triggered_by_staff_id=staff_id,
-        triggered_by_label=label,
+        user_id=user_id,
+        staff_id=staff_id,
+        label=label,
         approve_safety=approve_safety,
-        status=QUEUED,
-        queued_at=now or utcnow(),
-    )
-    session.add(run)
-    session.flush()
-    return run
+        retry_of_run_id=retry_of_run_id,
+        now=now,
+    ).run
+
+
+@dataclass(frozen=True)
+class Queued:
+    """What `queue_run` did: the run, and whether it is new (else the open run already there)."""
+
+    run: Run
+    created: bool
+
+
+def queue_run(
+    session: Session,
+    *,
+    org_id: int,
+    trigger: str,
+    user_id: int | None = None,
+    staff_id: int | None = None,
+    label: str | None = None,
+    approve_safety: bool = False,
+    retry_of_run_id: int | None = None,
+    now: datetime | None = None,
+) -> Queued:
+    """`enqueue_run`, saying whether the run is new. Raises ValueError for an unknown trigger."""
+    if trigger not in TRIGGERS:
+        raise ValueError(f"unknown trigger {trigger!r}")
+    for _attempt in range(3):
+        existing = open_run(session, org_id)
+        if existing is not None:
+            return Queued(existing, created=False)
+        run = Run(
+            org_id=org_id,
+            trigger=trigger,
+            triggered_by_user_id=user_id,
+            triggered_by_staff_id=staff_id,
+            triggered_by_label=label,
+            approve_safety=approve_safety,
+            retry_of_run_id=retry_of_run_id,
+            status=QUEUED,
+            queued_at=now or utcnow(),
+        )
+        try:
+            with session.begin_nested():
+                session.add(run)
+        except IntegrityError:
+            continue  # another writer queued one first: it is found above (unless it finished already)
+        return Queued(run, created=True)
+    raise RuntimeError(f"could not queue a run of organization {org_id}: the open run kept changing")
 
 
 def open_run(session: Session, org_id: int) -> Run | None:
@@ -85,39 +137,53 @@ def claim_run(
 ) -> Run | None:
     """Claim `run_id`, or else the oldest queued run whose organization has no running run.
 
-    Returns the claimed run (status running, leased to `worker_id`) or None.
+    Returns the claimed run (status running, leased to `worker_id`) or None when there is
+    nothing to claim or another claimer won the race: the conditional update finds the run no
+    longer queued, or the database refuses it (unique index, serialization failure or deadlock,
+    whichever statement or the commit raised it). Other database errors propagate.
     """
     now = now or utcnow()
-    with write_session(engine) as session:
-        query = select(Run).where(Run.status == QUEUED).order_by(col(Run.queued_at), col(Run.id))
-        if run_id is not None:
-            query = query.where(Run.id == run_id)
-        for run in session.exec(query.limit(50)).all():
-            others_running = session.exec(
-                select(Run.id).where(Run.org_id == run.org_id, Run.status == RUNNING)
-            ).first()
-            if others_running is not None:
-                continue
-            claimed = session.execute(
-                update(Run)
-                .where(col(Run.id) == run.id, col(Run.status) == QUEUED)
-                .values(
-                    status=RUNNING,
-                    lease_owner=worker_id,
-                    lease_expires_at=now + timedelta(seconds=lease_seconds),
-                    started_at=now,
+    try:
+        with write_session(engine) as session:
+            query = select(Run).where(Run.status == QUEUED).order_by(col(Run.queued_at), col(Run.id))
+            if run_id is not None:
+                query = query.where(Run.id == run_id)
+            for run in session.exec(query.limit(50)).all():
+                others_running = session.exec(
+                    select(Run.id).where(Run.org_id == run.org_id, Run.status == RUNNING)
+                ).first()
+                if others_running is not None:
+                    continue
+                claimed = session.execute(
+                    update(Run)
+                    .where(col(Run.id) == run.id, col(Run.status) == QUEUED)
+                    .values(
+                        status=RUNNING,
+                        lease_owner=worker_id,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds),
+                        started_at=now,
+                    )
                 )
-            )
-            if getattr(claimed, "rowcount", 0) != 1:
-                continue
-            try:
-                session.flush()
-            except IntegrityError:  # another process started a run of this organization
-                session.rollback()
-                return None
-            session.refresh(run)
-            return run
+                if getattr(claimed, "rowcount", 0) != 1:
+                    continue
+                session.refresh(run)
+                return run
+    except DBAPIError as exc:
+        if lost_race(exc):
+            return None
+        raise
     return None
+
+
+# SQLSTATEs of a concurrent writer winning: unique violation, serialization failure, deadlock.
+_LOST_RACE_SQLSTATES = frozenset({"23505", "40001", "40P01"})
+
+
+def lost_race(exc: DBAPIError) -> bool:
+    """Whether a database error means another writer got there first (not an outage or a bug)."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return getattr(exc.orig, "sqlstate", None) in _LOST_RACE_SQLSTATES
 
 
 def renew_lease(engine: Engine, *, run_id: int, worker_id: str, lease_seconds: int = LEASE_SECONDS) -> bool:
@@ -225,6 +291,9 @@ def enqueue_due_runs(engine: Engine, *, now: datetime) -> list[EnqueuedRun]:
             if due_at is not None and open_run(session, integration.org_id) is not None:
                 continue  # the open run finishes first; the slot stays due until then
             following = next_run_after(now, integration.schedule_every_hours)
+            # The slot moves only together with its run: when a Run now queued one meanwhile,
+            # the savepoint undoes the move and the slot stays due until that run finished.
+            savepoint = session.begin_nested()
             moved = session.execute(
                 update(Integration)
                 .where(
@@ -237,8 +306,15 @@ def enqueue_due_runs(engine: Engine, *, now: datetime) -> list[EnqueuedRun]:
                 .values(next_run_at=following)
             )
             if getattr(moved, "rowcount", 0) != 1 or due_at is None:
+                savepoint.commit()
                 continue
-            run = enqueue_run(session, org_id=integration.org_id, trigger=Trigger.AUTOMATIC, now=now)
-            assert run.id is not None
-            queued.append(EnqueuedRun(run_id=run.id, org_id=integration.org_id, next_run_at=following))
+            outcome = queue_run(session, org_id=integration.org_id, trigger=Trigger.AUTOMATIC, now=now)
+            if not outcome.created:
+                savepoint.rollback()
+                continue
+            savepoint.commit()
+            assert outcome.run.id is not None
+            queued.append(
+                EnqueuedRun(run_id=outcome.run.id, org_id=integration.org_id, next_run_at=following)
+            )
     return queued

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from storage.clock import utcnow
+from storage.config import MAX_LEASE_RENEWAL_SECONDS
 from storage.db import read_session, write_session
 from storage.models import Integration, Organization, Run
 from sync.core.changes import counts_text, empty_counts
@@ -68,7 +69,11 @@ class RunOutcome:
 
 
 class _LeaseKeeper:
-    """Renews a run's lease in the background while the run fetches, plans and applies."""
+    """Renews a run's lease in the background while the run fetches, plans and applies.
+
+    Every min(lease / 3, 5) seconds: a live run misses two renewals before its lease runs out,
+    and a killed one is failed as lease_expired within about SCHEDULER_LEASE_SECONDS.
+    """
 
     def __init__(self, engine: Engine, run_id: int, worker_id: str, lease_seconds: int) -> None:
         self._stop = threading.Event()
@@ -77,7 +82,7 @@ class _LeaseKeeper:
 
     def _loop(self) -> None:
         engine, run_id, worker_id, lease_seconds = self._args
-        while not self._stop.wait(max(lease_seconds / 3, 1)):
+        while not self._stop.wait(renewal_interval(lease_seconds)):
             try:
                 if not queue.renew_lease(
                     engine, run_id=run_id, worker_id=worker_id, lease_seconds=lease_seconds
@@ -93,6 +98,11 @@ class _LeaseKeeper:
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def renewal_interval(lease_seconds: float) -> float:
+    """How often a lease of `lease_seconds` is renewed: a third of it, at most every 5 s."""
+    return max(min(lease_seconds / 3, MAX_LEASE_RENEWAL_SECONDS), 0.1)
 
 
 def execute_run(

@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sync.scheduler",
         description="Run due and queued Personio syncs and deliver email, until SIGTERM or Ctrl+C.",
-        epilog="Environment: DATABASE_URL, SCHEDULER_TICK_SECONDS (5), SCHEDULER_LEASE_SECONDS (120), "
+        epilog="Environment: DATABASE_URL, SCHEDULER_TICK_SECONDS (5), SCHEDULER_LEASE_SECONDS (30), "
         "RUN_DETAIL_RETENTION_DAYS (180), SMTP_URL, SMTP_FROM, SMTP_RETRY_BASE_SECONDS (30), "
         "SMTP_RETRY_MAX_SECONDS (1800).",
     )

@@ -57,6 +57,8 @@ def _sync(
         apply_plan(
             session, plan, org_id=org_id, org_name=ORG_NAME, run_id=run.id, language=rules.language, now=NOW
         )
+        run.status = "succeeded"  # as the runner records it: the next _sync gets a run of its own
+        session.add(run)
         return Applied(run.id, plan)
 
 

@@ -76,6 +76,8 @@ def _fail(
 ) -> int:
     with write_session(engine) as session:
         run = queue.enqueue_run(session, org_id=org_id, trigger=trigger)
+        run.status = "failed"  # as the runner records it: no longer the organization's open run
+        session.add(run)
         lifecycle.record_failure(
             session,
             run=run,

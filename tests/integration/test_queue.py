@@ -108,14 +108,26 @@ def test_a_finished_run_is_not_open(db_engine: Engine, finished: str) -> None:
         assert queue.open_run(session, org_id) is None
 
 
-def test_the_open_run_is_the_oldest_and_only_of_its_organization(db_engine: Engine) -> None:
+def test_a_second_enqueue_returns_the_open_run_of_its_organization(db_engine: Engine) -> None:
     acme, globex = _org(db_engine, "acme"), _org(db_engine, "globex")
     first = _enqueue(db_engine, acme)
-    _enqueue(db_engine, globex)
-    _enqueue(db_engine, acme)
+    other = _enqueue(db_engine, globex)
+
+    assert _enqueue(db_engine, acme) == first
+    assert other != first
     with read_session(db_engine) as session:
         run = queue.open_run(session, acme)
     assert run is not None and run.id == first
+    assert [r.id for r in _runs_of(db_engine, acme)] == [first]
+
+
+def test_queue_run_says_whether_the_run_is_new(db_engine: Engine) -> None:
+    org_id = _org(db_engine)
+    with write_session(db_engine) as session:
+        new = queue.queue_run(session, org_id=org_id, trigger="manual")
+        again = queue.queue_run(session, org_id=org_id, trigger="automatic")
+    assert (new.created, again.created) == (True, False)
+    assert again.run.id == new.run.id and again.run.trigger == "manual"
 
 
 # --- claiming ------------------------------------------------------------------------------
@@ -151,18 +163,17 @@ def test_claim_with_an_empty_queue_returns_none(db_engine: Engine) -> None:
     assert queue.claim_run(db_engine, worker_id="worker-a") is None
 
 
-def test_a_run_of_an_organization_with_a_running_run_is_not_claimed(db_engine: Engine) -> None:
+def test_enqueue_while_a_run_is_running_returns_the_running_run(db_engine: Engine) -> None:
     acme, globex = _org(db_engine, "acme"), _org(db_engine, "globex")
     running = _enqueue(db_engine, acme, at=EARLIER)
     assert queue.claim_run(db_engine, worker_id="worker-a", run_id=running) is not None
-    waiting = _enqueue(db_engine, acme, at=EARLIER)
     other = _enqueue(db_engine, globex, at=NOW)
 
-    assert queue.claim_run(db_engine, worker_id="worker-b", run_id=waiting) is None
+    assert _enqueue(db_engine, acme, at=EARLIER) == running
     claimed = queue.claim_run(db_engine, worker_id="worker-b")
 
     assert claimed is not None and claimed.id == other
-    assert _run(db_engine, waiting).status == "queued"
+    assert [r.id for r in _runs_of(db_engine, acme)] == [running]
 
 
 # --- the lease holder's operations ------------------------------------------------------------
@@ -272,11 +283,13 @@ def test_after_an_expired_lease_fails_the_next_run_of_the_organization_is_claime
     org_id = _org(db_engine)
     dead = _enqueue(db_engine, org_id, at=EARLIER)
     queue.claim_run(db_engine, worker_id="dead", run_id=dead, lease_seconds=60, now=EARLIER)
-    following = _enqueue(db_engine, org_id, at=EARLIER)
+    assert _enqueue(db_engine, org_id, at=EARLIER) == dead  # still open
     assert queue.claim_run(db_engine, worker_id="next", now=NOW) is None
 
     queue.fail_expired_runs(db_engine, now=NOW)
 
+    following = _enqueue(db_engine, org_id, at=EARLIER)
+    assert following != dead
     claimed = queue.claim_run(db_engine, worker_id="next", now=NOW)
     assert claimed is not None and claimed.id == following
 

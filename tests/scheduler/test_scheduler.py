@@ -379,9 +379,13 @@ def test_a_run_claimed_while_stopping_goes_back_to_the_queue(
 def test_a_broken_executor_fails_the_run_with_a_plain_message_and_the_scheduler_goes_on(
     engine: Engine, org_id: int
 ) -> None:
+    other = create_organization(
+        engine, slug="globex", name="Globex", owner_email="owner@globex.example", owner_password="pw-globex"
+    )
+    assert other.id is not None
     with write_session(engine) as session:
-        for _ in range(2):
-            queue.enqueue_run(session, org_id=org_id, trigger="manual")
+        for org in (org_id, other.id):
+            queue.enqueue_run(session, org_id=org, trigger="manual")
 
     def broken(engine: Engine, run_id: int, *, worker_id: str, lease_seconds: int) -> object:
         raise RuntimeError("token=not-for-people")
@@ -389,7 +393,7 @@ def test_a_broken_executor_fails_the_run_with_a_plain_message_and_the_scheduler_
     scheduler = Scheduler(engine, SchedulerConfig(tick_seconds=1), execute=broken)
     assert scheduler.tick().executed == 2
 
-    for run in runs_of(engine, org_id):
+    for run in runs_of(engine, org_id) + runs_of(engine, other.id):
         assert (run.status, run.error_code, run.lease_owner) == ("failed", "internal", None)
         assert run.error_message is not None and "RuntimeError" in run.error_message
         assert "not-for-people" not in run.error_message

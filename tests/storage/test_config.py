@@ -40,7 +40,7 @@ def test_unset_or_empty_variables_mean_the_defaults(monkeypatch: pytest.MonkeyPa
     assert read(DatabaseSettings).database_url == "sqlite:///data/app.db"
     assert read(DatabaseSettings).data_dir == Path("data")
     assert read(SchedulerSettings).scheduler_tick_seconds == 5
-    assert read(SchedulerSettings).scheduler_lease_seconds == 120
+    assert read(SchedulerSettings).scheduler_lease_seconds == 30
     assert (read(DashboardSettings).dashboard_port, read(DashboardSettings).dashboard_address) == (
         8501,
         "0.0.0.0",

@@ -77,14 +77,18 @@ def test_the_command_lines_runs_name_who_started_each_and_count_its_log(engine: 
     assert runs_json(engine, org_id=org_id, limit=50) == []
     with write_session(engine) as session:
         by_cli = queue.enqueue_run(session, org_id=org_id, trigger="manual", label="cli:ops@host")
-        by_staff = queue.enqueue_run(session, org_id=org_id, trigger="manual", staff_id=staff.id)
-        scheduled = queue.enqueue_run(session, org_id=org_id, trigger="automatic")
         session.add(RunChange(run_id=by_cli.id, entity="user", action="create", key="a@acme.test"))
         session.add(RunChange(run_id=by_cli.id, entity="user", action="create", key="b@acme.test"))
         session.add(RunWarning(run_id=by_cli.id, personio_id="7", reason="No email address"))
+        by_cli.status = "succeeded"  # one open run per organization: the next is queued after it
+        session.add(by_cli)
+        session.flush()
+        by_staff = queue.enqueue_run(session, org_id=org_id, trigger="manual", staff_id=staff.id)
     assert by_staff.id is not None and queue.claim_run(engine, worker_id="w", run_id=by_staff.id)
     error = ErrorInfo(code="auth_failed", message="Rejected.", hint="New credentials.")
     assert queue.fail_run(engine, run_id=by_staff.id, worker_id="w", error=error)
+    with write_session(engine) as session:
+        scheduled = queue.enqueue_run(session, org_id=org_id, trigger="automatic")
 
     runs = runs_json(engine, org_id=org_id, limit=50)
 
