@@ -31,6 +31,8 @@ MAX_PERSONIO_RUN_DEADLINE_SECONDS = 30 * 60
 DEFAULT_SMTP_RETRY_BASE_SECONDS = 30
 DEFAULT_SMTP_RETRY_MAX_SECONDS = 30 * 60
 DEFAULT_SCHEDULER_TICK_SECONDS = 5
+DEFAULT_SCHEDULER_WORKERS = 4  # runs of different organizations one scheduler executes at once
+MAX_SCHEDULER_WORKERS = 64
 DEFAULT_LEASE_SECONDS = 30  # how long a claimed run may go without a renewal before it counts as dead
 MAX_LEASE_RENEWAL_SECONDS = 5  # the lease keeper renews every min(lease / 3, this)
 MIN_LEASE_SECONDS = 2
@@ -84,6 +86,25 @@ def _whole_days(raw: object, info: ValidationInfo) -> int:
         raise InvalidSchedulerSetting(f"{name} must be a whole number of days, not {text!r}.") from None
     if value < 1:
         raise InvalidSchedulerSetting(f"{name} must be at least 1, not {value}.")
+    return value
+
+
+def _scheduler_workers(raw: object) -> int:
+    """SCHEDULER_WORKERS: a whole number from 1 to MAX_SCHEDULER_WORKERS; blank means the default.
+    Raises InvalidSchedulerSetting with a hint."""
+    text = str(raw).strip()
+    if not text:
+        raise PydanticUseDefault()
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= MAX_SCHEDULER_WORKERS:
+        raise InvalidSchedulerSetting(
+            f"SCHEDULER_WORKERS must be a whole number of runs at once, from 1 to {MAX_SCHEDULER_WORKERS} "
+            f"(got {text!r}). Hint: set SCHEDULER_WORKERS to e.g. {DEFAULT_SCHEDULER_WORKERS}, "
+            "or leave it unset for the default."
+        )
     return value
 
 
@@ -215,7 +236,8 @@ class SmtpSettings(Settings):
 
 
 class SchedulerSettings(Settings):
-    """How often the scheduler ticks, how long it reserves a run it claimed, and how long it keeps
+    """How often the scheduler ticks, how long it reserves a run it claimed, how many runs it
+    executes at once, and how long it keeps
     the details (change log, warnings) of finished runs; the runs and their counts stay for ever."""
 
     scheduler_tick_seconds: Annotated[int, _whole_seconds(1, InvalidSchedulerSetting)] = (
@@ -224,6 +246,8 @@ class SchedulerSettings(Settings):
     scheduler_lease_seconds: Annotated[int, _whole_seconds(MIN_LEASE_SECONDS, InvalidSchedulerSetting)] = (
         DEFAULT_LEASE_SECONDS
     )
+    # Runs of different organizations executed at once, each in a thread of its own.
+    scheduler_workers: Annotated[int, BeforeValidator(_scheduler_workers)] = DEFAULT_SCHEDULER_WORKERS
     run_detail_retention_days: Annotated[int, BeforeValidator(_whole_days)] = (
         DEFAULT_RUN_DETAIL_RETENTION_DAYS
     )

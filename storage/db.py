@@ -40,12 +40,17 @@ _IMMEDIATE = "begin_immediate"
 SCHEMA_TABLE = "schemaversion"
 
 
-def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
-    """Create the engine for `url` (default: DATABASE_URL) and bring the schema up to date."""
+def make_engine(url: str | None = None, *, echo: bool = False, pool_size: int | None = None) -> Engine:
+    """Create the engine for `url` (default: DATABASE_URL) and bring the schema up to date.
+
+    `pool_size`: connections kept open (default 5, plus 10 more at busy times); a scheduler with
+    many workers needs more, since each run holds one while its lease renewal takes another.
+    """
     url = url or database_url()
     parsed = make_url(url)
+    pool: dict[str, Any] = {} if pool_size is None else {"pool_size": pool_size}
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(url, echo=echo, pool_pre_ping=True)
+        engine = create_engine(url, echo=echo, pool_pre_ping=True, **pool)
         migrate(engine)
         return engine
 
@@ -55,6 +60,7 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
         url,
         echo=echo,
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        **pool,
     )
     _install_sqlite_pragmas(engine)
     migrate(engine)

@@ -22,7 +22,7 @@ from storage.config import MAX_LEASE_RENEWAL_SECONDS
 from storage.db import read_session, write_session
 from storage.models import Integration, Organization, Run
 from sync.core.changes import counts_text, empty_counts
-from sync.core.errors import ErrorInfo, SyncError, describe_exception, internal_error
+from sync.core.errors import ErrorInfo, FetchAbandoned, SyncError, describe_exception, internal_error
 from sync.core.plan import Change, check_safety
 from sync.core.settings import SyncSettings
 from sync.integration import queue
@@ -112,8 +112,14 @@ def execute_run(
     worker_id: str,
     lease_seconds: int = queue.LEASE_SECONDS,
     client_factory: ClientFactory | None = None,
+    stop: threading.Event | None = None,
 ) -> RunOutcome:
-    """Execute a run already claimed by `worker_id`. Never raises for a sync failure."""
+    """Execute a run already claimed by `worker_id`. Never raises for a sync failure.
+
+    `stop` (the scheduler's, set when it is stopping): once set while the run still fetches from
+    Personio, the fetch is abandoned, the run goes back to the queue having written nothing, and
+    the outcome's status is `queued`. A run already past its fetch (planning, applying) finishes.
+    """
     with read_session(engine) as session:
         run = session.get(Run, run_id)
         if run is None:
@@ -126,15 +132,33 @@ def execute_run(
             known = known_employee_count(session, org_id)
         # The lease is renewed for the whole run: a long apply must not look like a dead process.
         with _LeaseKeeper(engine, run_id, worker_id, lease_seconds):
-            source = fetch_source(
-                integration, settings, on_progress=None, client_factory=client_factory, known_employees=known
-            )
-            return _apply_and_record(engine, run_id, worker_id, source, settings, org)
+            try:
+                source = fetch_source(
+                    integration,
+                    settings,
+                    on_progress=None,
+                    client_factory=client_factory,
+                    known_employees=known,
+                    stop=stop,
+                )
+            except FetchAbandoned:
+                pass  # released below, once the lease is no longer renewed
+            else:
+                return _apply_and_record(engine, run_id, worker_id, source, settings, org)
+        return _release_abandoned(engine, run_id, worker_id)
     except SyncError as exc:
         return _record_failure(engine, run_id, worker_id, exc.info)
     except Exception as exc:
         log.error("run %s failed unexpectedly: %s", run_id, describe_exception(exc))
         return _record_failure(engine, run_id, worker_id, internal_error(exc))
+
+
+def _release_abandoned(engine: Engine, run_id: int, worker_id: str) -> RunOutcome:
+    """A run whose fetch was abandoned (the process is stopping): back to the queue, nothing written."""
+    if queue.release_run(engine, run_id=run_id, worker_id=worker_id):
+        log.info("run %s abandoned while fetching: back in the queue", run_id)
+        return RunOutcome(run_id, queue.QUEUED, None, empty_counts())
+    return RunOutcome(run_id, queue.FAILED, queue.LEASE_EXPIRED_ERROR, empty_counts())
 
 
 class _LeaseLost(Exception):

@@ -5,14 +5,19 @@ Every tick (SCHEDULER_TICK_SECONDS, default 5) it
 2. fails runs whose lease expired (their process died),
 3. enqueues the automatic runs that are due, moving `next_run_at` to the next slot in the
    same transaction (a slot missed while no scheduler was up runs once, not once per day),
-4. claims queued runs and executes them, one at a time,
+4. claims queued runs, oldest first, while one of its SCHEDULER_WORKERS (default 4) threads is
+   free, and hands each to a worker; the tick never waits for a run. A worker that finishes a
+   run claims the next one itself, so a long queue does not wait for ticks,
 5. delivers the email outbox,
 6. once a day, prunes the details of old runs (`sync.integration.retention`).
 
 Several schedulers may share one database: they coordinate only through it (leases,
-conditional updates, a unique index on running runs), never through memory.
-SIGTERM / SIGINT stop taking work; the current run finishes (or, when it has not started,
-goes back to the queue), the heartbeat is marked stopped and the process exits 0.
+conditional updates, a unique index on running runs), never through memory. Each run has its own
+lease; the queue never lets one organization run twice at once, so the workers always run
+different organizations.
+SIGTERM / SIGINT stop taking work: runs still fetching from Personio are abandoned and go back to
+the queue (they wrote nothing), runs already applying finish, the heartbeat is marked stopped and
+the process exits 0.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -31,7 +37,12 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from storage.clock import utcnow
-from storage.config import DEFAULT_SCHEDULER_TICK_SECONDS, SchedulerSettings, read
+from storage.config import (
+    DEFAULT_SCHEDULER_TICK_SECONDS,
+    DEFAULT_SCHEDULER_WORKERS,
+    SchedulerSettings,
+    read,
+)
 from storage.db import read_session
 from storage.models import Integration, Organization, OutboxEmail, Run
 from sync.core.changes import counts_text
@@ -56,10 +67,11 @@ class SchedulerConfig:
     tick_seconds: int = DEFAULT_SCHEDULER_TICK_SECONDS
     lease_seconds: int = queue.LEASE_SECONDS
     smtp: mailer.SmtpConfig | None = None
+    workers: int = DEFAULT_SCHEDULER_WORKERS
 
     @classmethod
     def from_env(cls) -> SchedulerConfig:
-        """SCHEDULER_TICK_SECONDS, SCHEDULER_LEASE_SECONDS and the SMTP_* settings.
+        """SCHEDULER_TICK_SECONDS, SCHEDULER_LEASE_SECONDS, SCHEDULER_WORKERS and the SMTP_* settings.
 
         Raises storage.config.InvalidSchedulerSetting (or InvalidSmtpUrl) for unusable values.
         """
@@ -68,14 +80,18 @@ class SchedulerConfig:
             tick_seconds=settings.scheduler_tick_seconds,
             lease_seconds=settings.scheduler_lease_seconds,
             smtp=mailer.smtp_config_from_env(),
+            workers=settings.scheduler_workers,
         )
 
 
 class RunExecutor(Protocol):
-    """Executes a run already claimed by `worker_id` (sync.integration.runner.execute_run). Its result is
-    not used: the Run row is the record of what happened."""
+    """Executes a run already claimed by `worker_id` (sync.integration.runner.execute_run), in a worker
+    thread. Once `stop` is set, a run still fetching is abandoned and released to the queue; a run
+    already applying finishes. Its result is not used: the Run row is the record of what happened."""
 
-    def __call__(self, engine: Engine, run_id: int, *, worker_id: str, lease_seconds: int) -> object: ...
+    def __call__(
+        self, engine: Engine, run_id: int, *, worker_id: str, lease_seconds: int, stop: threading.Event
+    ) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -84,7 +100,7 @@ class TickReport:
 
     expired: int = 0
     enqueued: int = 0
-    executed: int = 0
+    executed: int = 0  # runs this tick claimed and handed to a worker (they may still be running)
     emails_sent: int = 0
     emails_failed: int = 0
 
@@ -110,9 +126,12 @@ class Scheduler:
         self._execute = execute
         self._clock = clock
         self._stop = threading.Event()
-        self._current_run: int | None = None
+        self._workers = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="run")
+        self._busy = threading.Condition()  # guards _running: the run each busy worker executes
+        self._running: dict[int, str] = {}  # run id -> label
+        self._taken = 0  # workers executing a run or about to (claiming one)
         self._pruning = DailyPruning(engine, clock=clock, should_stop=self._stop.is_set)
-        # While a run executes the main loop does not tick; this thread keeps the heartbeat fresh.
+        # While runs execute outside the loop (--once, close), this thread keeps the heartbeat fresh.
         self._keepalive_stop = threading.Event()
         self._keepalive = threading.Thread(target=self._keep_alive, name="heartbeat", daemon=True)
 
@@ -127,10 +146,11 @@ class Scheduler:
         record_heartbeat(self.engine, instance_id=self.instance_id, now=now)
         url = make_url(str(self.engine.url)).render_as_string(hide_password=True)
         log.info(
-            "scheduler %s started (tick %ss, lease %ss, database %s)",
+            "scheduler %s started (tick %ss, lease %ss, %s worker(s), database %s)",
             self.instance_id,
             self.config.tick_seconds,
             self.config.lease_seconds,
+            self.config.workers,
             url,
         )
         if self.config.smtp is None:
@@ -140,18 +160,28 @@ class Scheduler:
         self._keepalive.start()
 
     def request_stop(self, reason: str) -> None:
-        """Stop taking work. The run in progress finishes; safe to call from a signal handler."""
+        """Stop taking work; runs still fetching are abandoned (back to the queue), runs applying
+        finish. Safe to call from a signal handler (it takes no lock)."""
         first = not self._stop.is_set()
         self._stop.set()
-        current = self._current_run
+        current = sorted(dict(self._running))  # a copy without the lock: a signal may land anywhere
+        runs = ", ".join(str(run_id) for run_id in current)
         if not first:
+            log.info("%s received: still stopping%s", reason, f" (runs {runs} finishing)" if current else "")
+        elif current:
             log.info(
-                "%s received: still stopping%s", reason, f" (run {current} finishing)" if current else ""
+                "%s received: stopping; of runs %s, those still fetching go back to the queue, "
+                "those applying finish",
+                reason,
+                runs,
             )
-        elif current is not None:
-            log.info("%s received: letting run %s finish, then stopping", reason, current)
         else:
             log.info("%s received: stopping", reason)
+
+    def wait_for_runs(self, timeout: float | None = None) -> bool:
+        """Wait until no worker executes a run (True), or `timeout` seconds passed (False)."""
+        with self._busy:
+            return self._busy.wait_for(lambda: self._taken == 0, timeout=timeout)
 
     def run_forever(self) -> None:
         """Tick every `tick_seconds` (with the `schedule` package) until a stop is requested."""
@@ -165,7 +195,8 @@ class Scheduler:
             self._stop.wait(timeout=min(max(idle if idle is not None else 1.0, 0.05), 1.0))
 
     def close(self) -> None:
-        """Stop the heartbeat thread and mark this instance stopped."""
+        """Wait for the workers' runs, stop the heartbeat thread and mark this instance stopped."""
+        self._workers.shutdown(wait=True)
         self._keepalive_stop.set()
         if self._keepalive.is_alive():
             self._keepalive.join(timeout=10)
@@ -224,35 +255,80 @@ class Scheduler:
         return len(queued)
 
     def _execute_queued(self) -> int:
-        executed = 0
-        while not self._stop.is_set():
+        """Claim runs, oldest first, while a worker is free; each goes to a worker at once."""
+        started = 0
+        while not self._stop.is_set() and self._claim_and_start():
+            started += 1
+        return started
+
+    def _claim_and_start(self) -> bool:
+        """Take a free worker, claim the oldest claimable run and hand it over. False when no worker
+        was free or no run claimable.
+
+        The worker is taken before the claim, so a claimed run never waits for a thread while its
+        lease runs out.
+        """
+        with self._busy:
+            if self._taken >= self.config.workers:
+                return False
+            self._taken += 1
+        handed_over = False
+        try:
             run = queue.claim_run(
                 self.engine, worker_id=self.instance_id, lease_seconds=self.config.lease_seconds
             )
             if run is None or run.id is None:
-                break
+                return False
             label = _run_label(self.engine, run.org_id, run.id)
             if self._stop.is_set():
                 # Claimed but not started: back to the queue for the next scheduler.
                 queue.release_run(self.engine, run_id=run.id, worker_id=self.instance_id)
                 log.info("%s released: this scheduler is stopping", label)
-                break
+                return False
+            with self._busy:
+                self._running[run.id] = label
+            try:
+                self._workers.submit(self._work, run, label)
+            except RuntimeError:  # the pool was shut down meanwhile (close)
+                with self._busy:
+                    self._running.pop(run.id, None)
+                queue.release_run(self.engine, run_id=run.id, worker_id=self.instance_id)
+                return False
+            handed_over = True
+            return True
+        finally:
+            if not handed_over:
+                self._free_worker()
+
+    def _free_worker(self) -> None:
+        with self._busy:
+            self._taken -= 1
+            self._busy.notify_all()
+
+    def _work(self, run: Run, label: str) -> None:
+        """A worker: execute the run, then claim the next one itself while there is work."""
+        assert run.id is not None
+        try:
             self._run_one(run, label)
-            executed += 1
-            if self.config.smtp is not None and not self._stop.is_set():
-                # Between runs too: a long queue must not hold back the owners' failure emails.
-                self._guarded("delivering email", self._deliver)
-        return executed
+        finally:
+            with self._busy:
+                self._running.pop(run.id, None)
+            self._free_worker()
+        if not self._stop.is_set():
+            self._guarded("claiming the next run", self._claim_and_start)
 
     def _run_one(self, run: Run, label: str) -> None:
         assert run.id is not None
         run_id = run.id
         log.info("%s started (%s)", label, _trigger_text(run))
-        self._current_run = run_id
         began = time.monotonic()
         try:
             self._execute(
-                self.engine, run_id, worker_id=self.instance_id, lease_seconds=self.config.lease_seconds
+                self.engine,
+                run_id,
+                worker_id=self.instance_id,
+                lease_seconds=self.config.lease_seconds,
+                stop=self._stop,
             )
         except Exception as exc:
             # The runner records its own failures: this is a bug or a database outage. Fail the
@@ -263,9 +339,9 @@ class Scheduler:
                 "recording the failed run",
                 lambda: queue.fail_run(self.engine, run_id=run_id, worker_id=self.instance_id, error=error),
             )
-        finally:
-            self._current_run = None
-        self._log_outcome(run_id, label, time.monotonic() - began)
+        self._guarded(
+            "logging the outcome", lambda: self._log_outcome(run_id, label, time.monotonic() - began)
+        )
 
     def _log_outcome(self, run_id: int, label: str, seconds: float) -> None:
         with read_session(self.engine) as session:
@@ -274,6 +350,9 @@ class Scheduler:
                 return
             if run.status == RunStatus.SUCCEEDED:
                 log.info("%s succeeded in %.1fs: %s", label, seconds, counts_text(run.counts))
+                return
+            if run.status == RunStatus.QUEUED and self._stop.is_set():
+                log.info("%s abandoned while fetching: back in the queue (this scheduler is stopping)", label)
                 return
             if run.status != RunStatus.FAILED:
                 log.warning("%s is still %s after the runner returned", label, run.status)
@@ -308,8 +387,9 @@ class Scheduler:
 
     def _keep_alive(self) -> None:
         while not self._keepalive_stop.wait(self.config.tick_seconds):
-            if self._current_run is None:
-                continue  # the main loop's ticks record the heartbeat
+            with self._busy:
+                if not self._taken:
+                    continue  # the main loop's ticks record the heartbeat
             try:
                 self._beat()
             except Exception as exc:

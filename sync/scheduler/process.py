@@ -57,8 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m sync.scheduler",
         description="Run due and queued Personio syncs and deliver email, until SIGTERM or Ctrl+C.",
         epilog="Environment: DATABASE_URL, SCHEDULER_TICK_SECONDS (5), SCHEDULER_LEASE_SECONDS (30), "
-        "RUN_DETAIL_RETENTION_DAYS (180), SMTP_URL, SMTP_FROM, SMTP_RETRY_BASE_SECONDS (30), "
-        "SMTP_RETRY_MAX_SECONDS (1800).",
+        "SCHEDULER_WORKERS (4), RUN_DETAIL_RETENTION_DAYS (180), SMTP_URL, SMTP_FROM, "
+        "SMTP_RETRY_BASE_SECONDS (30), SMTP_RETRY_MAX_SECONDS (1800).",
     )
     parser.add_argument("--once", action="store_true", help="do one tick, then exit")
     args = parser.parse_args(list(argv) if argv is not None else None)
@@ -69,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("%s", exc)
         return 2
     try:
-        engine = make_engine(database_url())
+        # Per worker: its run's session and its lease renewal; plus the loop's own.
+        engine = make_engine(database_url(), pool_size=2 * config.workers + 3)
     except Exception as exc:
         # One line, no traceback and no password. The URL itself may be what failed to parse, so
         # it is shown (password hidden) only when it parses.

@@ -3,6 +3,7 @@ warnings in small batches, keep their counts, and say that their details were pr
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -254,7 +255,9 @@ def test_the_command_lines_run_list_says_pruned_instead_of_a_count(
 # --- the scheduler's daily duty ----------------------------------------------------------
 
 
-def never_called(engine: Engine, run_id: int, *, worker_id: str, lease_seconds: int) -> object:
+def never_called(
+    engine: Engine, run_id: int, *, worker_id: str, lease_seconds: int, stop: threading.Event
+) -> object:
     raise AssertionError(f"run {run_id} should not have been executed")
 
 

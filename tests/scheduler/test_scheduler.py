@@ -122,6 +122,9 @@ def test_without_smtp_url_it_says_so_once_and_messages_stay_in_the_outbox(
         ({"SCHEDULER_TICK_SECONDS": "0"}, "SCHEDULER_TICK_SECONDS must be at least 1"),
         ({"SCHEDULER_LEASE_SECONDS": "soon"}, "SCHEDULER_LEASE_SECONDS must be a whole number"),
         ({"RUN_DETAIL_RETENTION_DAYS": "0"}, "RUN_DETAIL_RETENTION_DAYS must be at least 1"),
+        ({"SCHEDULER_WORKERS": "0"}, "SCHEDULER_WORKERS must be a whole number of runs at once, from 1"),
+        ({"SCHEDULER_WORKERS": "65"}, "(got '65'). Hint: set SCHEDULER_WORKERS to e.g. 4"),
+        ({"SCHEDULER_WORKERS": "many"}, "SCHEDULER_WORKERS must be a whole number"),
         ({"SMTP_URL": "http://user:s3cret@mail.example"}, "SMTP_URL must start with smtp://"),
     ],
 )
@@ -352,7 +355,9 @@ def test_a_heartbeat_row_is_upserted_and_stopped(engine: Engine) -> None:
 # --- the tick, in process (for the moments a subprocess cannot be caught in) -----------------
 
 
-def never_called(engine: Engine, run_id: int, *, worker_id: str, lease_seconds: int) -> object:
+def never_called(
+    engine: Engine, run_id: int, *, worker_id: str, lease_seconds: int, stop: threading.Event
+) -> object:
     raise AssertionError(f"run {run_id} should not have been executed")
 
 
@@ -387,11 +392,15 @@ def test_a_broken_executor_fails_the_run_with_a_plain_message_and_the_scheduler_
         for org in (org_id, other.id):
             queue.enqueue_run(session, org_id=org, trigger="manual")
 
-    def broken(engine: Engine, run_id: int, *, worker_id: str, lease_seconds: int) -> object:
+    def broken(
+        engine: Engine, run_id: int, *, worker_id: str, lease_seconds: int, stop: threading.Event
+    ) -> object:
         raise RuntimeError("token=not-for-people")
 
     scheduler = Scheduler(engine, SchedulerConfig(tick_seconds=1), execute=broken)
-    assert scheduler.tick().executed == 2
+    # One organization runs once at a time: its second run is claimed by the worker freed by the first.
+    assert scheduler.tick().executed == 1
+    assert scheduler.wait_for_runs(timeout=60)
 
     for run in runs_of(engine, org_id) + runs_of(engine, other.id):
         assert (run.status, run.error_code, run.lease_owner) == ("failed", "internal", None)

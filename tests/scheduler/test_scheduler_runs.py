@@ -271,29 +271,6 @@ def test_kill_9_mid_run_fails_the_run_as_expired_and_the_next_run_succeeds(
     assert str(hired["id"]) in {u.personio_id for u in synced_users(engine, org_id)}
 
 
-def test_sigterm_lets_the_current_run_finish_and_takes_no_new_work(
-    engine: Engine, sandbox: SandboxProcess, schedulers: SchedulerProcesses
-) -> None:
-    slow_org = make_org(engine, sandbox, "slow")
-    waiting_org = make_org(engine, sandbox, "waiting")
-    sandbox.set_faults(latency_ms=1500)  # every Personio request takes a while
-    process = schedulers.start()
-    slow = lifecycle.run_now(engine, slow_org, label="test")
-    assert slow.id is not None
-    wait_for_run(engine, slow.id, RunStatus.RUNNING, schedulers)
-    waiting = lifecycle.run_now(engine, waiting_org, label="test")
-
-    assert process.terminate() == 0
-
-    assert run_by_id(engine, slow.id).status == RunStatus.SUCCEEDED
-    assert waiting.id is not None
-    left = run_by_id(engine, waiting.id)
-    assert (left.status, left.started_at, left.lease_owner) == (RunStatus.QUEUED, None, None)
-    beat = heartbeat_of(engine, process)
-    assert beat is not None and beat.stopped_at is not None
-    assert f"SIGTERM received: letting run {slow.id} finish, then stopping" in process.output
-
-
 # --- failures and email ------------------------------------------------------------------
 
 
