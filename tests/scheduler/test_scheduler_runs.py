@@ -262,7 +262,9 @@ def test_kill_9_mid_run_fails_the_run_as_expired_and_the_next_run_succeeds(
     assert failed.error_hint
     assert failed.lease_owner is None and failed.finished_at is not None
     assert directory_snapshot(engine, org_id) == before
-    assert f"org=acme run={doomed.id} failed: its lease expired" in schedulers.outputs()
+    # The scheduler logs the failure right after committing it.
+    expired_line = f"org=acme run={doomed.id} failed: its lease expired"
+    wait_until(lambda: expired_line in schedulers.outputs(), timeout=30, message=schedulers.outputs)
 
     sandbox.clear_faults()
     following = lifecycle.run_now(engine, org_id, label="test")
