@@ -44,8 +44,9 @@ test: $(STAMP) chromium postgres lint
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not browser"
 
-bench: $(STAMP)
+bench: $(STAMP) postgres
 	$(PY) -m bench
+	$(PY) -m bench multitenant --orgs 40
 
 demo: $(STAMP)
 	$(PY) -m sync.demo

@@ -2,6 +2,7 @@
 PostgreSQL, phase by phase (fetch, plan, apply, log), as ratios to floors measured in the same run.
 
     python -m bench [--sizes 1000,20000,100000] [--engines sqlite,postgresql]
+    python -m bench multitenant [--orgs N] [--employees N] [--latency-ms N] [--engines ...]
 
 Each size runs in its own process against its own sandbox (rate limits off, so that the figures
 measure our overhead, not Personio's 300 requests/minute) and a fresh database (PostgreSQL:
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,53 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-ROOT = Path(__file__).resolve().parents[1]
-CLIENT_ID, CLIENT_SECRET = "papi-bench-client", "papi-bench-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_sandbox(employees: int, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = (workdir / "sandbox.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sandbox",
-            "--port",
-            str(port),
-            "--employees",
-            str(employees),
-            "--seed",
-            "7",
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret",
-            CLIENT_SECRET,
-            "--no-rate-limit",
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base_url}/_admin/health", timeout=1).status_code == 200:
-                return process, base_url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"the sandbox for {employees} employees did not start; see {workdir / 'sandbox.log'}")
-
+from bench.sandbox import CLIENT_ID, CLIENT_SECRET, ROOT, start_sandbox
 
 POSTGRES_SERVER_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+psycopg://sync:sync@127.0.0.1:5432/postgres"
@@ -171,13 +125,18 @@ def row(label: str, run: dict[str, Any], start: float, floor: float) -> str:
     )
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["multitenant"]:
+        from bench.multitenant import main as multitenant
+
+        multitenant(argv[1:])
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", default="1000,20000,100000")
     parser.add_argument("--engines", default="sqlite,postgresql")
-    options = parser.parse_args()
+    options = parser.parse_args(argv)
     sizes = [int(s) for s in options.sizes.split(",")]
     engines = [e.strip() for e in options.engines.split(",") if e.strip()]
     unknown = set(engines) - {"sqlite", "postgresql"}
@@ -209,4 +168,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

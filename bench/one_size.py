@@ -78,6 +78,7 @@ def one_run(engine: Engine, org_id: int, counter: StatementCounter) -> dict[str,
                 session, plan, org_id=org_id, org_name="Bench", run_id=run_id, language="en", now=utcnow()
             )
         with timed(phases, "log"), paused_gc():
+            assert run_id is not None
             log_run(session, plan, run_id)
             finished = session.get(Run, run_id)
             assert finished is not None
@@ -128,6 +129,7 @@ def schema_write_floor(url: str, rows: dict[str, int]) -> float:
     org = create_organization(
         engine, slug="floor", name="Floor", owner_email="owner@floor.test", owner_password="floor-password"
     )
+    assert org.id is not None
     with write_session(engine) as session:
         run = Run(org_id=org.id, trigger="manual", status="running", queued_at=utcnow(), started_at=utcnow())
         session.add(run)
@@ -171,7 +173,7 @@ def schema_write_floor(url: str, rows: dict[str, int]) -> float:
                 marks = ", ".join("?" for _ in names)
                 cursor.executemany(f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})', values)
                 return
-            with cursor.copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:  # type: ignore[attr-defined]
+            with cursor.copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:
                 for value in values:
                     copy.write_row(value)
 
