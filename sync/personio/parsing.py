@@ -16,7 +16,6 @@ some is kept and gets a warning; an email that held any is made invalid (see `_e
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -158,12 +157,15 @@ def _clean(text: str, removed: list[str] | None = None) -> str:
     return cleaned
 
 
+_EXACT_FLOAT_INTEGER = 2**53  # every integer up to here is exactly a float; beyond, digits may be lost
+
+
 def _id(value: object, removed: list[str] | None = None) -> str | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_FLOAT_INTEGER:
         return str(int(value))
     if isinstance(value, str):
         return _clean(value, removed) or None
@@ -228,23 +230,19 @@ def _org_unit(value: object, removed: list[str] | None = None) -> OrgUnit | None
 # -- whole answers ---------------------------------------------------------------------------
 
 
-# 20 digits in a row: an integer orjson would read as a float (above 2**64), or text that holds one.
-_LONG_NUMBER = re.compile(rb"[0-9]{20}")
-
-
 def decode_json(content: bytes) -> Any:
     """The JSON of a body. Raises MalformedResponse (a body cut off halfway is not JSON either).
 
-    orjson decodes a page twice as fast as the standard library, but refuses a few things the
-    standard library takes (a lone surrogate escape, NaN) and reads an integer beyond 64 bits as a
-    float (an id would lose digits). An answer with such a thing, or with a run of 20 digits
-    anywhere, is decoded by the standard library: one odd value never fails or changes a page.
+    orjson decodes a page faster than the standard library, but refuses a few things the standard
+    library takes (a lone surrogate escape, NaN): such an answer is decoded by the standard library,
+    so that one odd value never fails a page. orjson reads an integer beyond 64 bits as a float:
+    `_id` refuses a float id that is not exactly an integer (so no id ever loses digits), and a
+    count must be an integer (`_count`).
     """
-    if _LONG_NUMBER.search(content) is None:
-        try:
-            return orjson.loads(content)
-        except orjson.JSONDecodeError:
-            pass
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(content)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
