@@ -301,6 +301,33 @@ def test_a_claimed_message_is_not_sent_by_another_process_until_the_claim_expire
     assert claimed.to == "owner@acme.example"
 
 
+def test_a_message_claimed_by_a_dead_process_is_sent_by_another_after_at_most_a_minute(
+    engine: Engine, smtp_server: SmtpTestServer
+) -> None:
+    add_email(engine, "owner@acme.example")
+    claimed_at = utcnow()
+    assert mailer.claim_due_messages(engine, now=claimed_at) != []  # ... and then the process died
+    config = parse_smtp_url(smtp_server.url)
+
+    assert deliver_outbox(engine, config, clock=lambda: claimed_at + timedelta(seconds=59)).sent == 0
+    report = deliver_outbox(engine, config, clock=lambda: claimed_at + timedelta(seconds=61))
+
+    assert report.sent == 1 and [m.recipients[0] for m in smtp_server.messages] == ["owner@acme.example"]
+    assert unsent_messages(engine) == []
+
+
+def test_a_message_whose_claim_was_taken_over_is_not_renewed_by_the_slow_process(engine: Engine) -> None:
+    add_email(engine, "owner@acme.example")
+    now = utcnow()
+    [slow] = mailer.claim_due_messages(engine, now=now)
+    later = now + timedelta(seconds=mailer.CLAIM_SECONDS + 1)
+    [taken] = mailer.claim_due_messages(engine, now=later)  # the slow claim ran out: another took it
+    assert taken.id == slow.id
+
+    assert mailer._renew_claim(engine, slow, later) is False
+    assert mailer._renew_claim(engine, taken, later) is True
+
+
 def test_unsent_messages_lists_what_waits(engine: Engine, smtp_server: SmtpTestServer) -> None:
     add_email(engine, "a@acme.example")
     deliver_outbox(engine, parse_smtp_url(smtp_server.url))
