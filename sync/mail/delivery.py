@@ -405,8 +405,8 @@ def deliver_outbox(
     finally:
         if client is not None:
             _close(client)
-    for item, error in failures:
-        log.warning("email %s to %s not sent (attempt %s): %s", item.id, item.to, item.attempts + 1, error)
+    for line in failure_summary(failures):
+        log.warning("%s", line)
     return DeliveryReport(sent=sent, failed=len(failures), errors=tuple(error for _, error in failures))
 
 
@@ -423,6 +423,25 @@ def _renew_claim(engine: Engine, item: _Claimed, now: datetime) -> bool:
             .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
         )
         return getattr(result, "rowcount", 0) == 1
+
+
+def failure_summary(failures: Sequence[tuple[_Claimed, str]]) -> list[str]:
+    """One log line per distinct error of a batch, with how many messages it held back.
+
+    A server that is down fails every message of the batch the same way: one line, not fifty.
+    """
+    by_error: dict[str, list[_Claimed]] = {}
+    for item, error in failures:
+        by_error.setdefault(error, []).append(item)
+    lines = []
+    for error, items in by_error.items():
+        first = items[0]
+        if len(items) == 1:
+            lines.append(f"email {first.id} to {first.to} not sent (attempt {first.attempts + 1}): {error}")
+        else:
+            ids = ", ".join(str(item.id) for item in items[:5]) + (", ..." if len(items) > 5 else "")
+            lines.append(f"{len(items)} emails not sent (ids {ids}): {error}")
+    return lines
 
 
 def _record_sent(engine: Engine, item: _Claimed, now: datetime) -> None:

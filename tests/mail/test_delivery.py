@@ -351,3 +351,34 @@ def test_smtp_config_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("SMTP_RETRY_BASE_SECONDS", "soon")
     with pytest.raises(InvalidSmtpUrl, match="SMTP_RETRY_BASE_SECONDS"):
         mailer.smtp_config_from_env()
+
+
+def test_a_server_that_is_down_is_logged_once_per_batch_with_a_count(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    for n in range(7):
+        add_email(engine, f"user{n}@acme.example")
+    config = parse_smtp_url(f"smtp://127.0.0.1:{free_port()}")  # nothing listens there
+
+    with caplog.at_level("WARNING", logger="sync.mailer"):
+        report = deliver_outbox(engine, config)
+
+    assert report.failed == 7
+    [line] = [r.getMessage() for r in caplog.records if "not sent" in r.getMessage()]
+    assert line.startswith("7 emails not sent (ids ") and "connection refused" in line
+    assert all(row.attempts == 1 and row.sent_at is None for row in outbox(engine))
+
+
+def test_different_errors_of_one_batch_get_a_line_each(
+    engine: Engine, smtp_server: SmtpTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    smtp_server.refuse_recipient("gone@acme.example")
+    add_email(engine, "gone@acme.example")
+    add_email(engine, "here@acme.example")
+
+    with caplog.at_level("WARNING", logger="sync.mailer"):
+        report = deliver_outbox(engine, parse_smtp_url(smtp_server.url))
+
+    assert (report.sent, report.failed) == (1, 1)
+    [line] = [r.getMessage() for r in caplog.records if "not sent" in r.getMessage()]
+    assert "to gone@acme.example not sent (attempt 1)" in line and "550" in line
