@@ -21,6 +21,7 @@ from storage.clock import utcnow
 from storage.config import DEFAULT_LEASE_SECONDS
 from storage.db import write_session
 from storage.models import Integration, Organization, Run
+from storage.timestamps import ts
 from sync.core.errors import LEASE_EXPIRED, ErrorInfo
 from sync.core.states import IntegrationState, RunStatus, Trigger
 from sync.core.timetable import next_run_after
@@ -254,11 +255,13 @@ def expire_runs(session: Session, *, now: datetime | None = None) -> list[Run]:
     """
     now = now or utcnow()
     failed: list[Run] = []
-    candidates = session.exec(select(Run).where(Run.status == RUNNING, col(Run.lease_expires_at) < now)).all()
+    candidates = session.exec(
+        select(Run).where(Run.status == RUNNING, ts(col(Run.lease_expires_at)) < ts(now))
+    ).all()
     for run in candidates:
         result = session.execute(
             update(Run)
-            .where(col(Run.id) == run.id, col(Run.status) == RUNNING, col(Run.lease_expires_at) < now)
+            .where(col(Run.id) == run.id, col(Run.status) == RUNNING, ts(col(Run.lease_expires_at)) < ts(now))
             .values(failed_run_values(LEASE_EXPIRED_ERROR, now=now))
         )
         if getattr(result, "rowcount", 0) == 1:
@@ -290,7 +293,7 @@ def enqueue_due_runs(engine: Engine, *, now: datetime) -> list[EnqueuedRun]:
                 Integration.state == IntegrationState.ACTIVE,
                 # The integration is a paid add-on: switched off by support, it stops syncing.
                 col(Organization.addon_enabled).is_(True),
-                (col(Integration.next_run_at).is_(None)) | (col(Integration.next_run_at) <= now),
+                (col(Integration.next_run_at).is_(None)) | (ts(col(Integration.next_run_at)) <= ts(now)),
             )
             .order_by(col(Integration.next_run_at), col(Integration.id))
         ).all()
@@ -309,7 +312,7 @@ def enqueue_due_runs(engine: Engine, *, now: datetime) -> list[EnqueuedRun]:
                     col(Integration.state) == IntegrationState.ACTIVE,
                     col(Integration.next_run_at).is_(None)
                     if due_at is None
-                    else col(Integration.next_run_at) == due_at,
+                    else ts(col(Integration.next_run_at)) == ts(due_at),
                 )
                 .values(next_run_at=following)
             )

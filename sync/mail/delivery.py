@@ -38,6 +38,7 @@ from storage.config import (
 )
 from storage.db import write_session
 from storage.models import OutboxEmail
+from storage.timestamps import ts
 
 log = logging.getLogger("sync.mailer")
 
@@ -196,7 +197,10 @@ def claim_due_messages(
             select(OutboxEmail)
             .where(
                 col(OutboxEmail.sent_at).is_(None),
-                or_(col(OutboxEmail.next_attempt_at).is_(None), col(OutboxEmail.next_attempt_at) <= now),
+                or_(
+                    col(OutboxEmail.next_attempt_at).is_(None),
+                    ts(col(OutboxEmail.next_attempt_at)) <= ts(now),
+                ),
             )
             .order_by(col(OutboxEmail.id))
             .limit(limit)
@@ -209,7 +213,10 @@ def claim_due_messages(
                 .where(
                     col(OutboxEmail.id) == row.id,
                     col(OutboxEmail.sent_at).is_(None),
-                    or_(col(OutboxEmail.next_attempt_at).is_(None), col(OutboxEmail.next_attempt_at) <= now),
+                    or_(
+                        col(OutboxEmail.next_attempt_at).is_(None),
+                        ts(col(OutboxEmail.next_attempt_at)) <= ts(now),
+                    ),
                 )
                 .values(next_attempt_at=now + timedelta(seconds=claim_seconds))
             )
@@ -418,7 +425,7 @@ def _renew_claim(engine: Engine, item: _Claimed, now: datetime) -> bool:
             .where(
                 col(OutboxEmail.id) == item.id,
                 col(OutboxEmail.sent_at).is_(None),
-                col(OutboxEmail.next_attempt_at) == item.claimed_until,
+                ts(col(OutboxEmail.next_attempt_at)) == ts(item.claimed_until),
             )
             .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
         )
