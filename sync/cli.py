@@ -30,6 +30,7 @@ from sync.core.settings import TEAM_ATTRIBUTES
 from sync.core.states import RunStatus
 from sync.integration import lifecycle, queue
 from sync.integration.preview import TestResult, test_integration
+from sync.integration.recovery import recover_expired_runs
 from sync.integration.runner import RunOutcome, execute_run
 from sync.integration.settings import save_settings
 
@@ -343,7 +344,7 @@ def _run(engine: Engine, org_id: int, *, as_json: bool, approve_safety: bool) ->
     run_id = _claim_for_now(engine, org_id, worker, approve_safety=approve_safety)
     while run_id is None:
         # Another run of this organization is running: wait for it, queue nothing meanwhile.
-        queue.fail_expired_runs(engine)
+        recover_expired_runs(engine)
         if time.monotonic() > deadline:
             raise CommandError(
                 "Another run of this organization is still in progress; nothing was started.",

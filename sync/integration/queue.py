@@ -21,6 +21,7 @@ from storage.clock import utcnow
 from storage.config import DEFAULT_LEASE_SECONDS
 from storage.db import write_session
 from storage.models import Integration, Organization, Run
+from storage.timestamps import ts
 from sync.core.errors import LEASE_EXPIRED, ErrorInfo
 from sync.core.states import IntegrationState, RunStatus, Trigger
 from sync.core.timetable import next_run_after
@@ -236,26 +237,36 @@ def fail_run(engine: Engine, *, run_id: int, worker_id: str, error: ErrorInfo) -
 
 
 def fail_expired_runs(engine: Engine, *, now: datetime | None = None) -> list[Run]:
-    """Mark failed every running run whose lease expired (its process died). Returns them; the caller logs.
+    """Mark failed every running run whose lease expired, in a transaction of its own. Returns them.
+
+    The scheduler and the CLI use `sync.integration.recovery.recover_expired_runs` instead,
+    which also retries the run or gives up on it in the same transaction.
+    """
+    with write_session(engine) as session:
+        return expire_runs(session, now=now)
+
+
+def expire_runs(session: Session, *, now: datetime | None = None) -> list[Run]:
+    """Mark failed every running run whose lease expired (its process died), in the caller's transaction.
 
     Each row is updated only while it is still running with an expired lease, so a run that
-    finished (or renewed its lease) in the meantime is never overwritten.
+    finished (or renewed its lease) in the meantime is never overwritten, and of several
+    schedulers exactly one fails a given run.
     """
     now = now or utcnow()
     failed: list[Run] = []
-    with write_session(engine) as session:
-        candidates = session.exec(
-            select(Run).where(Run.status == RUNNING, col(Run.lease_expires_at) < now)
-        ).all()
-        for run in candidates:
-            result = session.execute(
-                update(Run)
-                .where(col(Run.id) == run.id, col(Run.status) == RUNNING, col(Run.lease_expires_at) < now)
-                .values(failed_run_values(LEASE_EXPIRED_ERROR, now=now))
-            )
-            if getattr(result, "rowcount", 0) == 1:
-                session.refresh(run)
-                failed.append(run)
+    candidates = session.exec(
+        select(Run).where(Run.status == RUNNING, ts(col(Run.lease_expires_at)) < ts(now))
+    ).all()
+    for run in candidates:
+        result = session.execute(
+            update(Run)
+            .where(col(Run.id) == run.id, col(Run.status) == RUNNING, ts(col(Run.lease_expires_at)) < ts(now))
+            .values(failed_run_values(LEASE_EXPIRED_ERROR, now=now))
+        )
+        if getattr(result, "rowcount", 0) == 1:
+            session.refresh(run)
+            failed.append(run)
     return failed
 
 
@@ -282,7 +293,7 @@ def enqueue_due_runs(engine: Engine, *, now: datetime) -> list[EnqueuedRun]:
                 Integration.state == IntegrationState.ACTIVE,
                 # The integration is a paid add-on: switched off by support, it stops syncing.
                 col(Organization.addon_enabled).is_(True),
-                (col(Integration.next_run_at).is_(None)) | (col(Integration.next_run_at) <= now),
+                (col(Integration.next_run_at).is_(None)) | (ts(col(Integration.next_run_at)) <= ts(now)),
             )
             .order_by(col(Integration.next_run_at), col(Integration.id))
         ).all()
@@ -301,7 +312,7 @@ def enqueue_due_runs(engine: Engine, *, now: datetime) -> list[EnqueuedRun]:
                     col(Integration.state) == IntegrationState.ACTIVE,
                     col(Integration.next_run_at).is_(None)
                     if due_at is None
-                    else col(Integration.next_run_at) == due_at,
+                    else ts(col(Integration.next_run_at)) == ts(due_at),
                 )
                 .values(next_run_at=following)
             )

@@ -38,6 +38,7 @@ from storage.config import (
 )
 from storage.db import write_session
 from storage.models import OutboxEmail
+from storage.timestamps import ts
 
 log = logging.getLogger("sync.mailer")
 
@@ -46,9 +47,10 @@ DEFAULT_TIMEOUT_SECONDS = 20.0
 RETRY_BASE_SECONDS = DEFAULT_SMTP_RETRY_BASE_SECONDS
 RETRY_MAX_SECONDS = DEFAULT_SMTP_RETRY_MAX_SECONDS
 BATCH_SIZE = 50
-# How long a claimed message is reserved for the process sending it. Longer than sending a
-# whole batch can take, so a slow server does not let a second scheduler send it as well.
-CLAIM_SECONDS = 10 * 60
+# How long a claimed message is reserved for the process sending it: a message claimed by a
+# process that died is tried again after this. The sender renews the claim of each message
+# just before sending it, so a slow batch does not let a second scheduler send it as well.
+CLAIM_SECONDS = 60
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -182,6 +184,7 @@ class _Claimed:
     body: str
     created_at: datetime
     attempts: int
+    claimed_until: datetime
 
 
 def claim_due_messages(
@@ -194,7 +197,10 @@ def claim_due_messages(
             select(OutboxEmail)
             .where(
                 col(OutboxEmail.sent_at).is_(None),
-                or_(col(OutboxEmail.next_attempt_at).is_(None), col(OutboxEmail.next_attempt_at) <= now),
+                or_(
+                    col(OutboxEmail.next_attempt_at).is_(None),
+                    ts(col(OutboxEmail.next_attempt_at)) <= ts(now),
+                ),
             )
             .order_by(col(OutboxEmail.id))
             .limit(limit)
@@ -207,7 +213,10 @@ def claim_due_messages(
                 .where(
                     col(OutboxEmail.id) == row.id,
                     col(OutboxEmail.sent_at).is_(None),
-                    or_(col(OutboxEmail.next_attempt_at).is_(None), col(OutboxEmail.next_attempt_at) <= now),
+                    or_(
+                        col(OutboxEmail.next_attempt_at).is_(None),
+                        ts(col(OutboxEmail.next_attempt_at)) <= ts(now),
+                    ),
                 )
                 .values(next_attempt_at=now + timedelta(seconds=claim_seconds))
             )
@@ -220,6 +229,7 @@ def claim_due_messages(
                         body=row.body,
                         created_at=row.created_at,
                         attempts=row.attempts,
+                        claimed_until=now + timedelta(seconds=claim_seconds),
                     )
                 )
     return claimed
@@ -376,6 +386,8 @@ def deliver_outbox(
             except (OSError, smtplib.SMTPException) as exc:
                 fail(batch[index:], exc)  # unreachable, TLS or login failed: the whole rest waits
                 break
+            if not _renew_claim(engine, item, clock()):
+                continue  # our claim ran out and another process took the message
             try:
                 message = build_message(
                     message_id=item.id,
@@ -400,9 +412,43 @@ def deliver_outbox(
     finally:
         if client is not None:
             _close(client)
-    for item, error in failures:
-        log.warning("email %s to %s not sent (attempt %s): %s", item.id, item.to, item.attempts + 1, error)
+    for line in failure_summary(failures):
+        log.warning("%s", line)
     return DeliveryReport(sent=sent, failed=len(failures), errors=tuple(error for _, error in failures))
+
+
+def _renew_claim(engine: Engine, item: _Claimed, now: datetime) -> bool:
+    """Reserve `item` for CLAIM_SECONDS from now, right before sending it; False when it is not ours."""
+    with write_session(engine) as session:
+        result = session.execute(
+            update(OutboxEmail)
+            .where(
+                col(OutboxEmail.id) == item.id,
+                col(OutboxEmail.sent_at).is_(None),
+                ts(col(OutboxEmail.next_attempt_at)) == ts(item.claimed_until),
+            )
+            .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+
+def failure_summary(failures: Sequence[tuple[_Claimed, str]]) -> list[str]:
+    """One log line per distinct error of a batch, with how many messages it held back.
+
+    A server that is down fails every message of the batch the same way: one line, not fifty.
+    """
+    by_error: dict[str, list[_Claimed]] = {}
+    for item, error in failures:
+        by_error.setdefault(error, []).append(item)
+    lines = []
+    for error, items in by_error.items():
+        first = items[0]
+        if len(items) == 1:
+            lines.append(f"email {first.id} to {first.to} not sent (attempt {first.attempts + 1}): {error}")
+        else:
+            ids = ", ".join(str(item.id) for item in items[:5]) + (", ..." if len(items) > 5 else "")
+            lines.append(f"{len(items)} emails not sent (ids {ids}): {error}")
+    return lines
 
 
 def _record_sent(engine: Engine, item: _Claimed, now: datetime) -> None:

@@ -197,3 +197,75 @@ def _safety_stop_message(
         ),
         language=lang,
     )
+
+
+def repeated_crash_message(
+    *,
+    language: str,
+    org_name: str,
+    run: RunFacts,
+    previous_run_id: int | None,
+    paused: bool,
+    for_support: bool,
+) -> MessageText:
+    """The email about two runs in a row whose process died (lease expired twice): to the owners, or
+    (`for_support`) to the support staff, since the cause is most likely on our side.
+
+    `paused`: whether automatic runs were paused by it (an integration that was not active is not).
+    """
+    lang = "en" if for_support else template_language(language)
+    runs_de = f"Läufe {previous_run_id} und {run.id}" if previous_run_id else f"Lauf {run.id}"
+    runs_en = f"runs {previous_run_id} and {run.id}" if previous_run_id else f"run {run.id}"
+    if for_support:
+        return MessageText(
+            subject=f"Scheduler died twice in a row on {org_name} ({runs_en})",
+            body=(
+                "Hello,\n\n"
+                f"the process running the Personio sync of {org_name} ended twice in a row before the run "
+                f"finished ({runs_en}, the last one {_when(run)}); both leases expired. Nothing was "
+                "changed. A process that dies on one organization usually points to that organization's "
+                "data (its size, a record the sync cannot handle) or to the machine (memory).\n\n"
+                + (
+                    "Automatic runs of this organization are paused; its owners were emailed.\n\n"
+                    if paused
+                    else "Its owners were emailed.\n\n"
+                )
+                + "What to do: check the scheduler's log and the machine's (out-of-memory kills) around "
+                "that time, then ask the owners to click Run now.\n"
+                f"Details: dashboard > Runs > run {run.id}.\n"
+            ),
+            language=lang,
+        )
+    if lang == "de":
+        return MessageText(
+            subject=f"Personio-Synchronisierung für {org_name} zweimal abgebrochen ({runs_de})",
+            body=(
+                "Hallo,\n\n"
+                f"die Personio-Synchronisierung für {org_name} wurde zweimal hintereinander abgebrochen, "
+                f"bevor sie fertig war ({runs_de}, zuletzt {_when(run)}): der Prozess, der sie "
+                "ausführte, wurde beendet. Die Benutzer und Teams wurden nicht verändert.\n\n"
+                + (
+                    "Automatische Läufe sind pausiert, bis ein manueller Lauf („Jetzt synchronisieren“) "
+                    "erfolgreich ist. "
+                    if paused
+                    else ""
+                )
+                + "Unser Support wurde informiert und sieht sich die Ursache an; du musst nichts "
+                "weiter tun. Bis dahin erhältst du zu diesem Problem keine weiteren E-Mails.\n\n"
+                f"Details: Dashboard > Runs > Lauf {run.id}.\n"
+            ),
+            language=lang,
+        )
+    return MessageText(
+        subject=f"Personio sync for {org_name} stopped twice in a row ({runs_en})",
+        body=(
+            "Hello,\n\n"
+            f"the Personio sync for {org_name} stopped twice in a row before it finished ({runs_en}, the "
+            f"last one {_when(run)}): the process running it ended. Users and teams were not changed.\n\n"
+            + ("Automatic runs are paused until a manual run (Run now) succeeds. " if paused else "")
+            + "Our support team has been told and is looking into the cause; there is nothing else you "
+            "need to do. Until then you get no further emails about this problem.\n\n"
+            f"Details: dashboard > Runs > run {run.id}.\n"
+        ),
+        language=lang,
+    )

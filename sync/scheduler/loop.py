@@ -49,6 +49,7 @@ from sync.core.changes import counts_text
 from sync.core.errors import describe_exception, internal_error
 from sync.core.states import IntegrationState, RunStatus
 from sync.integration import queue
+from sync.integration.recovery import recover_expired_runs
 from sync.integration.retention import DailyPruning
 from sync.integration.runner import execute_run
 from sync.mail import delivery as mailer
@@ -236,11 +237,12 @@ class Scheduler:
         record_heartbeat(self.engine, instance_id=self.instance_id, now=self._clock())
 
     def _fail_expired(self) -> int:
-        expired = queue.fail_expired_runs(self.engine)
-        for run in expired:
+        expired = recover_expired_runs(self.engine)
+        for item in expired:
             log.warning(
-                "%s failed: its lease expired (the scheduler running it stopped without finishing)",
-                _run_label(self.engine, run.org_id, run.id),
+                "%s failed: its lease expired (the scheduler running it stopped without finishing); %s",
+                _run_label(self.engine, item.org_id, item.run_id),
+                item.follow_up,
             )
         return len(expired)
 

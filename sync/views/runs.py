@@ -7,7 +7,7 @@ index), so an organization with 10,000 runs pages as fast as one with ten.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -82,6 +82,7 @@ class RunRow:
     error_code: str | None
     error_hint: str | None
     details_pruned_after_days: int | None = None  # set: the change log and warnings were pruned
+    retry_of_run_id: int | None = None  # set: the automatic retry of a run whose lease expired
 
     @property
     def status_label(self) -> str:
@@ -204,6 +205,7 @@ def _run_columns() -> Any:
             col(Run.error_code),
             col(Run.error_hint),
             col(Run.details_pruned_after_days),
+            col(Run.retry_of_run_id),
         )
         .select_from(Run)
         .join(Organization, col(Organization.id) == col(Run.org_id))
@@ -233,12 +235,15 @@ def _row(values: Any) -> RunRow:
         error_code,
         error_hint,
         details_pruned_after_days,
+        retry_of_run_id,
     ) = values
     who = triggered_by(
         user=(u_first, u_last, u_email) if u_email else None,
         staff=(s_name, s_email) if s_email else None,
         label=label,
     )
+    if retry_of_run_id is not None:  # "Automatic · retry of run 12"
+        who = replace(who, name=f"{who.name} · retry of run {retry_of_run_id}")
     return RunRow(
         id=run_id,
         org_id=org_id,
@@ -255,6 +260,7 @@ def _row(values: Any) -> RunRow:
         error_code=error_code,
         error_hint=error_hint,
         details_pruned_after_days=details_pruned_after_days,
+        retry_of_run_id=retry_of_run_id,
     )
 
 
@@ -307,6 +313,7 @@ def runs_json(engine: Engine, *, org_id: int, limit: int) -> list[dict[str, Any]
             "changes": None if row.details_pruned_after_days is not None else logged.get(row.id, 0),
             "warnings": None if row.details_pruned_after_days is not None else warned.get(row.id, 0),
             "details_pruned_after_days": row.details_pruned_after_days,
+            "retry_of_run_id": row.retry_of_run_id,
             "details_pruned": pruned_text(row.details_pruned_after_days)
             if row.details_pruned_after_days is not None
             else None,

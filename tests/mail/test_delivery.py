@@ -301,6 +301,33 @@ def test_a_claimed_message_is_not_sent_by_another_process_until_the_claim_expire
     assert claimed.to == "owner@acme.example"
 
 
+def test_a_message_claimed_by_a_dead_process_is_sent_by_another_after_at_most_a_minute(
+    engine: Engine, smtp_server: SmtpTestServer
+) -> None:
+    add_email(engine, "owner@acme.example")
+    claimed_at = utcnow()
+    assert mailer.claim_due_messages(engine, now=claimed_at) != []  # ... and then the process died
+    config = parse_smtp_url(smtp_server.url)
+
+    assert deliver_outbox(engine, config, clock=lambda: claimed_at + timedelta(seconds=59)).sent == 0
+    report = deliver_outbox(engine, config, clock=lambda: claimed_at + timedelta(seconds=61))
+
+    assert report.sent == 1 and [m.recipients[0] for m in smtp_server.messages] == ["owner@acme.example"]
+    assert unsent_messages(engine) == []
+
+
+def test_a_message_whose_claim_was_taken_over_is_not_renewed_by_the_slow_process(engine: Engine) -> None:
+    add_email(engine, "owner@acme.example")
+    now = utcnow()
+    [slow] = mailer.claim_due_messages(engine, now=now)
+    later = now + timedelta(seconds=mailer.CLAIM_SECONDS + 1)
+    [taken] = mailer.claim_due_messages(engine, now=later)  # the slow claim ran out: another took it
+    assert taken.id == slow.id
+
+    assert mailer._renew_claim(engine, slow, later) is False
+    assert mailer._renew_claim(engine, taken, later) is True
+
+
 def test_unsent_messages_lists_what_waits(engine: Engine, smtp_server: SmtpTestServer) -> None:
     add_email(engine, "a@acme.example")
     deliver_outbox(engine, parse_smtp_url(smtp_server.url))
@@ -324,3 +351,34 @@ def test_smtp_config_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("SMTP_RETRY_BASE_SECONDS", "soon")
     with pytest.raises(InvalidSmtpUrl, match="SMTP_RETRY_BASE_SECONDS"):
         mailer.smtp_config_from_env()
+
+
+def test_a_server_that_is_down_is_logged_once_per_batch_with_a_count(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    for n in range(7):
+        add_email(engine, f"user{n}@acme.example")
+    config = parse_smtp_url(f"smtp://127.0.0.1:{free_port()}")  # nothing listens there
+
+    with caplog.at_level("WARNING", logger="sync.mailer"):
+        report = deliver_outbox(engine, config)
+
+    assert report.failed == 7
+    [line] = [r.getMessage() for r in caplog.records if "not sent" in r.getMessage()]
+    assert line.startswith("7 emails not sent (ids ") and "connection refused" in line
+    assert all(row.attempts == 1 and row.sent_at is None for row in outbox(engine))
+
+
+def test_different_errors_of_one_batch_get_a_line_each(
+    engine: Engine, smtp_server: SmtpTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    smtp_server.refuse_recipient("gone@acme.example")
+    add_email(engine, "gone@acme.example")
+    add_email(engine, "here@acme.example")
+
+    with caplog.at_level("WARNING", logger="sync.mailer"):
+        report = deliver_outbox(engine, parse_smtp_url(smtp_server.url))
+
+    assert (report.sent, report.failed) == (1, 1)
+    [line] = [r.getMessage() for r in caplog.records if "not sent" in r.getMessage()]
+    assert "to gone@acme.example not sent (attempt 1)" in line and "550" in line

@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from storage.clock import utcnow
 from storage.db import read_session, write_session
 from storage.models import Integration, OutboxEmail, Run, Team, TeamMember, User
-from sync.accounts.organizations import create_organization
+from sync.accounts.organizations import create_organization, create_staff
 from sync.core.states import RunStatus
 from sync.core.timetable import next_run_after
 from sync.integration import lifecycle, queue
@@ -237,11 +237,14 @@ def test_two_schedulers_execute_twenty_queued_runs_exactly_once(
     assert set(first_start) == all_ids
 
 
-def test_kill_9_mid_run_fails_the_run_as_expired_and_the_next_run_succeeds(
+LEASE = 3  # SCHEDULER_LEASE_SECONDS of the crash tests: a killed run is failed within seconds
+
+
+def test_kill_9_mid_run_fails_the_run_as_expired_and_its_retry_succeeds(
     engine: Engine, sandbox: SandboxProcess, schedulers: SchedulerProcesses
 ) -> None:
     org_id = make_org(engine, sandbox, "acme")
-    first_scheduler = schedulers.start(lease_seconds=3)
+    first_scheduler = schedulers.start(lease_seconds=LEASE)
     first = lifecycle.run_now(engine, org_id, label="test")
     assert first.id is not None
     wait_for_run(engine, first.id, RunStatus.SUCCEEDED, schedulers)
@@ -255,22 +258,68 @@ def test_kill_9_mid_run_fails_the_run_as_expired_and_the_next_run_succeeds(
     first_scheduler.kill()
 
     assert directory_snapshot(engine, org_id) == before
-    schedulers.start(lease_seconds=3)
+    sandbox.clear_faults()
+    schedulers.start(lease_seconds=LEASE)
     failed = wait_for_run(engine, doomed.id, RunStatus.FAILED, schedulers)
     assert failed.error_code == "lease_expired"
     assert failed.error_message and "stopped before it finished" in failed.error_message
-    assert failed.error_hint
+    assert failed.error_hint and "retried automatically" in failed.error_hint
     assert failed.lease_owner is None and failed.finished_at is not None
-    assert directory_snapshot(engine, org_id) == before
-    # The scheduler logs the failure right after committing it.
-    expired_line = f"org=acme run={doomed.id} failed: its lease expired"
-    wait_until(lambda: expired_line in schedulers.outputs(), timeout=30, message=schedulers.outputs)
 
-    sandbox.clear_faults()
-    following = lifecycle.run_now(engine, org_id, label="test")
-    assert following.id is not None
-    wait_for_run(engine, following.id, RunStatus.SUCCEEDED, schedulers)
+    # Retried once, automatically: the same request again, and it succeeds.
+    retry = wait_until(lambda: runs(engine, org_id)[2:], message=schedulers.outputs)[0]
+    assert (retry.trigger, retry.triggered_by_label, retry.retry_of_run_id) == ("manual", "test", doomed.id)
+    assert retry.id is not None
+    wait_for_run(engine, retry.id, RunStatus.SUCCEEDED, schedulers)
     assert str(hired["id"]) in {u.personio_id for u in synced_users(engine, org_id)}
+    assert len(runs(engine, org_id)) == 3
+    assert {e.kind for e in emails_for(engine, org_id)} == {"welcome"}  # nobody told of a failure
+    assert integration(engine, org_id).state == "inactive"
+    output = schedulers.outputs()
+    assert f"org=acme run={doomed.id} failed: its lease expired" in output
+    assert f"run {retry.id} queued (retry of run {doomed.id})" in output
+
+
+def test_two_kill_9_in_a_row_email_owners_and_support_once_and_pause(
+    engine: Engine, sandbox: SandboxProcess, schedulers: SchedulerProcesses, smtp_server: SmtpTestServer
+) -> None:
+    org_id = make_org(engine, sandbox, "acme", owner_language="de")
+    create_staff(engine, email="sam@support.example", password="correct horse", name="Sam")
+    sandbox.set_faults(hang={"seconds": 60, "count": -1})  # every run hangs until its process is killed
+    set_integration(engine, org_id, state="active", next_run_at=utcnow() - timedelta(minutes=1))
+
+    # The first scheduler dies on the automatic run; the second fails it and dies on its retry.
+    first = schedulers.start(lease_seconds=LEASE)
+    [doomed] = wait_until(lambda: runs(engine, org_id), message=schedulers.outputs)
+    assert doomed.id is not None
+    wait_for_run(engine, doomed.id, RunStatus.RUNNING, schedulers)
+    first.kill()
+    second = schedulers.start(lease_seconds=LEASE)
+    retry = wait_until(lambda: runs(engine, org_id)[1:], timeout=RUN_DEADLINE, message=schedulers.outputs)[0]
+    assert retry.id is not None and retry.retry_of_run_id == doomed.id and retry.trigger == "automatic"
+    wait_for_run(engine, retry.id, RunStatus.RUNNING, schedulers)
+    second.kill()
+
+    # The third fails the retry too: no third run, paused, owners and support emailed once.
+    sandbox.clear_faults()
+    third = schedulers.start(lease_seconds=LEASE, smtp_url=smtp_server.url)
+    failed = wait_for_run(engine, retry.id, RunStatus.FAILED, schedulers)
+    assert failed.error_code == "lease_expired" and "second time in a row" in (failed.error_message or "")
+    paused = integration(engine, org_id)
+    assert (paused.state, paused.paused_run_id) == ("paused", retry.id)
+    wait_until(lambda: len(smtp_server.messages) == 2, message=schedulers.outputs)
+    wait_for_ticks(engine, third, 4)  # later ticks neither run again nor email again
+    assert [r.id for r in runs(engine, org_id)] == [doomed.id, retry.id]
+    assert sorted(m.recipients[0] for m in smtp_server.messages) == [
+        "owner@acme.example",
+        "sam@support.example",
+    ]
+    owner = smtp_server.messages_to("owner@acme.example")[0]
+    assert "zweimal" in owner.subject and "Support" in owner.body
+    support = smtp_server.messages_to("sam@support.example")[0]
+    assert "Acme" in support.subject and f"runs {doomed.id} and {retry.id}" in support.body
+    assert f"org=acme run={retry.id} failed: its lease expired" in third.output
+    assert "the second in a row" in third.output and "automatic runs paused" in third.output
 
 
 # --- failures and email ------------------------------------------------------------------
