@@ -145,7 +145,16 @@ def _v5_run_details_pruned(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE run ADD COLUMN details_pruned_after_days INTEGER"))
 
 
-MIGRATIONS: list[tuple[int, Migration]] = [(1, _v1_initial), (5, _v5_run_details_pruned)]
+def _v3_dashboard_sessions(conn: Connection) -> None:
+    """DashboardSession: sign-ins that survive a reload (only the token's hash is stored)."""
+    models.table(models.DashboardSession).create(conn, checkfirst=True)  # with its indexes
+
+
+MIGRATIONS: list[tuple[int, Migration]] = [
+    (1, _v1_initial),
+    (3, _v3_dashboard_sessions),
+    (5, _v5_run_details_pruned),
+]
 SCHEMA_VERSION = max(version for version, _step in MIGRATIONS)
 
 
