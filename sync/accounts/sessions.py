@@ -156,7 +156,7 @@ def resolve(engine: Engine, token: str | None, *, now: datetime | None = None) -
     principal and says why. The caller still checks the principal's current role.
     """
     now = now or utcnow()
-    if not token or len(token) > MAX_TOKEN_LENGTH:
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         return Resolution(principal=None, end=SessionEnd.UNKNOWN)
     with read_session(engine) as session:
         row = session.exec(
