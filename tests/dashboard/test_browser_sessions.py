@@ -202,3 +202,27 @@ def test_a_link_to_a_run_opens_its_panel_signed_in_and_after_the_login_signed_ou
     dismiss_page_not_found(page)
     page.get_by_role("heading", name=re.compile(rf"^Run #{run_id}\b")).wait_for()
     assert page.get_by_text("Personio rejected the credentials (401).").count() >= 1
+
+
+def test_staff_end_another_session_of_their_account_from_the_organizations_page(
+    engine: Engine, org_id: int, dashboard_server: DashboardServer, browser_page: Any
+) -> None:
+    create_staff(engine, email=STAFF, password=PASSWORD, name="Sam")
+    here = browser_page
+    elsewhere = here.context.browser.new_context().new_page()  # another browser: its own cookie
+    log_in(elsewhere, dashboard_server, STAFF, PASSWORD)
+    elsewhere.get_by_role("heading", name="Organizations").wait_for()
+    log_in(here, dashboard_server, STAFF, PASSWORD)
+    here.get_by_role("heading", name="Your sessions").wait_for()
+    ends = here.get_by_role("button", name="End")
+    assert ends.count() == 2
+    assert here.get_by_text("this browser").count() == 1
+    # The list is most recently seen first; "here" logged in last, so the other one is second.
+    ends.nth(1).click()
+    wait_for_app(here)
+    here.get_by_text("The session was ended.").wait_for()
+    assert here.get_by_role("button", name="End").count() == 1
+
+    elsewhere.get_by_role("link", name="Runs").click()
+    assert_login_page(elsewhere)
+    elsewhere.context.close()
