@@ -6,6 +6,10 @@ share the url path `home`: logging in or out lands on the new role's first page
 instead of on a page that no longer exists. No url path equals a file name in
 `pages/`, so Streamlit's folder-based page discovery never runs a page without
 this gate.
+
+Signed out, the login page also answers at the signed-in pages' url paths (`history`,
+`people`): a link such as `/history?run=12` shows the login, and after it (a page's
+identity is its url path, and the query stays in the address) the run.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import _ui
+from pages import _account, _ui
 from sync.core.text import markdown_text
 
 # A local file: a material-icon page icon makes every browser fetch a font from a third-party host.
@@ -23,11 +27,17 @@ st.set_page_config(
 )
 
 HOME = "home"
+DEEP_LINK_PATHS = ("history", "people")
 who = _ui.gate()  # every rerun: a person who lost access gets the login page
+_ui.write_cookie()  # a login or logout of the last run gives the browser its new cookie
 
 if who is None:
     home = st.Page("pages/login.py", title="Log in", icon=":material/login:", url_path=HOME, default=True)
-    page = st.navigation([home], position="hidden")
+    deep_links = [
+        st.Page("pages/login.py", title="Log in", icon=":material/login:", url_path=path)
+        for path in DEEP_LINK_PATHS
+    ]
+    page = st.navigation([home, *deep_links], position="hidden")
 elif who.is_staff:
     home = st.Page(
         "pages/support.py",
@@ -55,5 +65,6 @@ if who is not None:
         if st.button("Log out", icon=":material/logout:", key="logout"):
             _ui.log_out()
             st.switch_page(home)
+        _account.password_popover(who)
 
 page.run()

@@ -6,23 +6,50 @@ UI only: every read and write goes through `sync/`.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import streamlit as st
 from sqlalchemy import Engine
 
+from pages import _cookie
 from storage.clock import utcnow
 from storage.config import database_url
 from storage.db import make_engine
-from sync.accounts.login import Access, Principal, PrincipalKind, current_access
+from sync.accounts import sessions
+from sync.accounts.login import Access, LoginRefused, Principal, PrincipalKind, current_access
+from sync.accounts.sessions import SessionEnd
+from sync.accounts.sso import Provider, configured_providers, may_start_session, principal_for_identity
 from sync.core.errors import ErrorInfo
 from sync.core.text import markdown_text
 from sync.views.times import as_utc
 
 PRINCIPAL_KEY = "principal"
+TOKEN_KEY = "session_token"
+SESSION_ID_KEY = "session_id"
+METHOD_KEY = "session_method"
+COOKIE_KEY = "cookie_pending"  # ("set", token, max age) or ("clear",): written at the next run
+FORGET_COOKIE_KEY = "cookie_forgotten"  # the token this tab's browser sent at connect is over
+SSO_REFUSED_KEY = "sso_refused"
 FLASH_KEY = "flash"
 LOGGED_OUT_KEY = "logged_out_because"
 OWNER_ONLY = "Available for users with role Owner"
 STAFF_ONLY = "This page is for support staff."
+# What the login page says when a session this tab used has ended: (message, hint).
+SESSION_ENDED: dict[SessionEnd, tuple[str, str]] = {
+    SessionEnd.IDLE: (
+        "You were logged out after 60 minutes without activity.",
+        "Log in again to go on.",
+    ),
+    SessionEnd.EXPIRED: (
+        "You were logged out: a login lasts at most 12 hours.",
+        "Log in again to go on.",
+    ),
+    SessionEnd.REVOKED: (
+        "You were logged out: this session was ended (Log out in another tab, a changed password, "
+        "or ended from the Organizations page).",
+        "Log in again to go on.",
+    ),
+}
 # What the login page says to someone the gate logged out: (message, hint).
 ACCESS_LOST: dict[Access, tuple[str, str]] = {
     Access.ACCOUNT_GONE: (
@@ -60,30 +87,132 @@ def principal() -> Principal | None:
     return value if isinstance(value, Principal) else None
 
 
-def log_in(who: Principal) -> None:
+def current_session_id() -> int | None:
+    value = st.session_state.get(SESSION_ID_KEY)
+    return value if isinstance(value, int) else None
+
+
+def log_in(who: Principal, *, method: str = "password") -> None:
+    """Start a server-side session for `who`; the browser gets its token at the next run."""
+    new = sessions.create(engine(), who, method=method)
     st.session_state[PRINCIPAL_KEY] = who
+    st.session_state[TOKEN_KEY] = new.token
+    st.session_state[SESSION_ID_KEY] = new.id
+    st.session_state[METHOD_KEY] = method
+    st.session_state[COOKIE_KEY] = ("set", new.token, int(sessions.ABSOLUTE_LIFETIME.total_seconds()))
+
+
+def _forget(*, clear_cookie: bool) -> None:
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+    # The token this browser sent when the tab connected is over: never use it again here.
+    st.session_state[FORGET_COOKIE_KEY] = True
+    if clear_cookie:
+        st.session_state[COOKIE_KEY] = ("clear",)
 
 
 def log_out() -> None:
-    for key in list(st.session_state.keys()):
-        del st.session_state[key]
+    """End this session everywhere (other tabs see it at their next click) and forget it here."""
+    session_id = current_session_id()
+    method = str(st.session_state.get(METHOD_KEY, ""))
+    if session_id is not None:
+        sessions.revoke(engine(), session_id=session_id)
+    _forget(clear_cookie=True)
+    if method.startswith("sso:") and _sso_user().get("is_logged_in"):
+        st.logout()  # also forgets Streamlit's identity cookie and signs out at the provider
+
+
+def write_cookie() -> None:
+    """Set or clear the session cookie when a login or logout asked for it (call once per run)."""
+    pending = st.session_state.pop(COOKIE_KEY, None)
+    if not pending:
+        return
+    if pending[0] == "set":
+        _cookie.write(pending[1], max_age_seconds=pending[2])
+    else:
+        _cookie.clear()
+
+
+def _token() -> str | None:
+    token = st.session_state.get(TOKEN_KEY)
+    if isinstance(token, str) and token:
+        return token
+    if st.session_state.get(FORGET_COOKIE_KEY):
+        return None
+    return _cookie.read()
+
+
+def sso_providers() -> list[Provider]:
+    """The identity providers configured in `[auth]` of .streamlit/secrets.toml (none: no buttons)."""
+    try:
+        auth = st.secrets.get("auth")
+    except Exception:  # no secrets file, or one that does not parse: no single sign-on
+        return []
+    return configured_providers(auth.to_dict() if hasattr(auth, "to_dict") else auth)
+
+
+def _sso_user() -> dict[str, Any]:
+    """What Streamlit's identity cookie says (st.user), or {} without single sign-on."""
+    if not sso_providers():
+        return {}
+    try:
+        return dict(st.user.to_dict())
+    except Exception:  # st.user is unusable without a complete [auth] section
+        return {}
+
+
+def _sso_sign_in(ended_at: datetime | None) -> Principal | None:
+    """A new session from the identity provider's answer, if the person just came back from it."""
+    user = _sso_user()
+    if not user.get("is_logged_in"):
+        return None
+    by_name = {p.name: p for p in sso_providers()}
+    provider = by_name.get(str(user.get("provider", "")))
+    if provider is None or not may_start_session(issued_at=user.get("iat"), now=utcnow(), ended_at=ended_at):
+        return None
+    try:
+        who = principal_for_identity(
+            engine(), provider, email=user.get("email"), email_verified=user.get("email_verified")
+        )
+    except LoginRefused as refused:
+        st.session_state[SSO_REFUSED_KEY] = refused
+        return None
+    log_in(who, method=f"sso:{provider.name}")
+    return who
 
 
 def gate() -> Principal | None:
-    """The session's Principal while the database still lets it in, else None (logged out).
+    """The Principal of this browser's session while the database still lets it in, else None.
 
     The one access check: the router calls it on every rerun, pages, fragments and dialogs
     through `require_access`, and callbacks directly (`if _ui.gate() is None: return`).
-    An account that was deleted, demoted or deactivated, or whose organization is gone,
-    is logged out here, so the next script run shows the login page and says why.
+    The session token (this tab's, or the browser's cookie) is resolved to the person on every
+    call and their current role is checked. A session that ended (logout in another tab, idle,
+    12 hours), or an account that was deleted, demoted or deactivated, or whose organization is
+    gone, is logged out here, so the next script run shows the login page and says why.
     """
-    who = principal()
+    token = _token()
+    resolution = sessions.resolve(engine(), token)
+    who = resolution.principal
     if who is None:
-        return None
+        was_signed_in = principal() is not None or token is not None
+        if was_signed_in:
+            _forget(clear_cookie=token is not None)
+            if resolution.end in SESSION_ENDED:
+                st.session_state[LOGGED_OUT_KEY] = resolution.end
+            elif resolution.end is SessionEnd.ACCOUNT_GONE:
+                st.session_state[LOGGED_OUT_KEY] = Access.ACCOUNT_GONE
+        return _sso_sign_in(resolution.ended_at)
     access = current_access(engine(), who)
     if access is Access.ALLOWED:
+        st.session_state[PRINCIPAL_KEY] = who
+        st.session_state[TOKEN_KEY] = token
+        st.session_state[SESSION_ID_KEY] = resolution.session_id
+        st.session_state[METHOD_KEY] = resolution.method
         return who
-    log_out()
+    if resolution.session_id is not None:
+        sessions.revoke(engine(), session_id=resolution.session_id)
+    _forget(clear_cookie=True)
     st.session_state[LOGGED_OUT_KEY] = access
     return None
 
@@ -111,11 +240,18 @@ def require_access(role: PrincipalKind | None = None) -> Principal:
 
 def show_why_logged_out() -> None:
     """On the login page: why the gate logged this session out, once."""
-    access = st.session_state.pop(LOGGED_OUT_KEY, None)
-    if access in ACCESS_LOST:
-        message, hint = ACCESS_LOST[access]
+    reason = st.session_state.pop(LOGGED_OUT_KEY, None)
+    lines = ACCESS_LOST.get(reason) if isinstance(reason, Access) else None
+    if isinstance(reason, SessionEnd):
+        lines = SESSION_ENDED.get(reason)
+    if lines is not None:
+        message, hint = lines
         st.info(message, icon=":material/lock:")
         st.caption(hint)
+    refused = st.session_state.pop(SSO_REFUSED_KEY, None)
+    if isinstance(refused, LoginRefused):
+        st.error(markdown_text(refused.message), icon=":material/block:")
+        st.caption(refused.hint)
 
 
 def flash(kind: str, text: str) -> None:

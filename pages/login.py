@@ -1,4 +1,4 @@
-"""Log in: owners of an organization and support staff."""
+"""Log in: owners of an organization and support staff, by password or by single sign-on."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ with centre:
     st.title("Personio Sync")
     st.caption("Keep your learning platform's users and teams in step with Personio.")
     _ui.show_why_logged_out()
+    providers = _ui.sso_providers()
+    for provider in providers:  # only what .streamlit/secrets.toml configures
+        if st.button(provider.label, key=f"sso_{provider.name}", icon=":material/key:", width="stretch"):
+            st.login(provider.name)
+    if providers:
+        st.caption("Or log in with your email and password:")
     with st.form("login", border=True):
         email = st.text_input("Email", key="login_email", placeholder="you@company.com")
         password = st.text_input("Password", type="password", key="login_password")

@@ -140,6 +140,24 @@ def draw_detail(detail: RunDetail) -> None:
 
 
 open_at_start = has_open_run(engine, org_id=org_id)
+RUN_PARAM = "run"
+SELECTED_KEY = "runs_selected"
+
+
+def linked_run(selected: int | None) -> int | None:
+    """The run whose panel shows: the selected row, else the link's `?run=` (kept in the address,
+    so a selected run's address can be shared). Deselecting a row closes the panel."""
+    before = st.session_state.get(SELECTED_KEY)
+    st.session_state[SELECTED_KEY] = selected
+    if selected is not None:
+        if st.query_params.get(RUN_PARAM) != str(selected):
+            st.query_params[RUN_PARAM] = str(selected)
+        return selected
+    if before is not None:  # the row was deselected
+        st.query_params.pop(RUN_PARAM, None)
+        return None
+    raw = st.query_params.get(RUN_PARAM, "")
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
 
 
 @st.fragment(run_every=refresh_seconds(open_run=open_at_start))
@@ -206,13 +224,14 @@ def runs_table() -> None:
                     help=f"{run_page.pages} pages of {PAGE_SIZE} runs",
                 )
     rows = event.selection.rows if event is not None else []
+    selected = int(frame.iloc[rows[0]]["Run"]) if rows else None
+    run_id = linked_run(selected)
     with detail_col:
-        if not rows:
+        if run_id is None:
             with st.container(border=True):
                 st.markdown("**Run details**")
                 st.caption("Select a run in the table to see what it changed, or why it failed.")
             return
-        run_id = int(frame.iloc[rows[0]]["Run"])
         detail = run_detail(engine, run_id, org_id=None if who.is_staff else org_id)
         if detail is None:
             st.info("That run is no longer available.")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _ui
+from pages import _account, _ui
 from sync.core.states import IntegrationState
 from sync.core.timetable import describe_schedule
 from sync.integration.lifecycle import set_addon, set_schedule
@@ -133,3 +133,5 @@ else:
         key="support_outbox",
         column_config={"Last error": st.column_config.TextColumn(width="large")},
     )
+
+_account.sessions_section(who)

@@ -203,9 +203,15 @@ def _v5_run_details_pruned(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE run ADD COLUMN details_pruned_after_days INTEGER"))
 
 
+def _v3_dashboard_sessions(conn: Connection) -> None:
+    """DashboardSession: sign-ins that survive a reload (only the token's hash is stored)."""
+    models.table(models.DashboardSession).create(conn, checkfirst=True)  # with its indexes
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, _v1_initial),
     (2, _v2_one_open_run_per_org),
+    (3, _v3_dashboard_sessions),
     (5, _v5_run_details_pruned),
 ]
 SCHEMA_VERSION = max(version for version, _step in MIGRATIONS)

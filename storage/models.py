@@ -208,6 +208,26 @@ class LoginAttempt(SQLModel, table=True):
     attempted_at: datetime
 
 
+class DashboardSession(SQLModel, table=True):
+    """A signed-in browser: the dashboard's server-side session (sync/accounts/sessions.py).
+
+    Only the SHA-256 of the session's random token is stored; the browser keeps the token in a
+    cookie. The account is named by kind and id (no foreign key: deleting an account must not
+    fail on its sessions) and by its email, so a reused id never inherits a session.
+    """
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True)
+    account_kind: str  # owner | staff
+    account_id: int = Field(index=True)  # User.id for owners, StaffAccount.id for staff
+    email_key: str
+    method: str = "password"  # password | sso:<provider>
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime  # absolute: created_at + 12 h
+    revoked_at: Optional[datetime] = None
+
+
 class SchemaVersion(SQLModel, table=True):
     version: int = Field(primary_key=True)
     applied_at: datetime

@@ -75,7 +75,7 @@ WRONG_CREDENTIALS = LoginRefused(
 )
 
 
-def _display_name(first_name: str, last_name: str, email: str) -> str:
+def display_name(first_name: str, last_name: str, email: str) -> str:
     name = f"{first_name} {last_name}".strip()
     return name or email
 
@@ -133,7 +133,7 @@ def _throttled(minutes: int) -> LoginRefused:
     )
 
 
-def _role_refused(role: str, org_name: str) -> LoginRefused:
+def role_refused(role: str, org_name: str) -> LoginRefused:
     return LoginRefused(
         "not_owner",
         f"This dashboard is available for users with role Owner. Your account at {org_name} "
@@ -196,14 +196,14 @@ def _check(engine: Engine, email_key: str, password: str) -> tuple[Principal | N
                 Principal(
                     kind="owner",
                     id=user.id,
-                    name=_display_name(user.first_name, user.last_name, user.email),
+                    name=display_name(user.first_name, user.last_name, user.email),
                     email=user.email,
                     org_id=user.org_id,
                     org_name=org.name,
                 ),
                 None,
             )
-        refusal = refusal or _role_refused(user.role, org.name)
+        refusal = refusal or role_refused(user.role, org.name)
     return None, refusal
 
 

@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ __all__ = [
     "DashboardServer",
     "app_logged_in",
     "browser_page",
+    "child_env",
     "dashboard_scheduler",
     "dashboard_server",
     "new_app",
@@ -76,11 +77,20 @@ def page_text(app: Any) -> str:
 
 
 def app_logged_in(engine: Any, email: str, password: str) -> Any:
-    """An AppTest that logged in with real credentials (sync.accounts.login.authenticate) and ran once."""
+    """An AppTest that logged in with real credentials (sync.accounts.login.authenticate) and ran once.
+
+    Like the login page, it starts a server-side session and gives the app its token (an AppTest
+    sends no cookies, so the token goes into the session state, where a tab keeps it).
+    """
+    from sync.accounts import sessions
     from sync.accounts.login import authenticate
 
     app = new_app()
-    app.session_state["principal"] = authenticate(engine, email, password)
+    who = authenticate(engine, email, password)
+    new = sessions.create(engine, who)
+    app.session_state["principal"] = who
+    app.session_state["session_token"] = new.token
+    app.session_state["session_id"] = new.id
     return app.run()
 
 
@@ -93,10 +103,19 @@ def _free_port() -> int:
 class DashboardServer:
     """One `streamlit run dashboard.py` on a free port; its output goes to `log_path`."""
 
-    def __init__(self, *, log_path: Path, env: dict[str, str], start_timeout: float = 90.0) -> None:
+    def __init__(
+        self,
+        *,
+        log_path: Path,
+        env: dict[str, str],
+        start_timeout: float = 90.0,
+        args_for_port: Callable[[int], list[str]] | None = None,
+    ) -> None:
         self.log_path = log_path
         self.env = env
         self.start_timeout = start_timeout
+        # More `streamlit run` options that depend on the port (e.g. a secrets file naming its URL).
+        self.args_for_port = args_for_port
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -132,6 +151,7 @@ class DashboardServer:
             "none",
             "--browser.gatherUsageStats",
             "false",
+            *(self.args_for_port(self.port) if self.args_for_port else []),
         ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
@@ -172,7 +192,7 @@ class DashboardServer:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
 
 
-def _child_env() -> dict[str, str]:
+def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO_ROOT)
     env["PYTHONUNBUFFERED"] = "1"
@@ -182,7 +202,7 @@ def _child_env() -> dict[str, str]:
 @pytest.fixture
 def dashboard_server(tmp_path: Path, database: str) -> Iterator[DashboardServer]:
     """The dashboard against this test's database (DATABASE_URL / DATA_DIR of the autouse fixture)."""
-    server = DashboardServer(log_path=tmp_path / "dashboard.log", env=_child_env()).start()
+    server = DashboardServer(log_path=tmp_path / "dashboard.log", env=child_env()).start()
     try:
         yield server
     finally:
