@@ -398,13 +398,12 @@ def test_a_broken_executor_fails_the_run_with_a_plain_message_and_the_scheduler_
         raise RuntimeError("token=not-for-people")
 
     scheduler = Scheduler(engine, SchedulerConfig(tick_seconds=1), execute=broken)
-    # Two organizations, two free workers: both runs start, in this tick or (if the claim of the
-    # second raced the first's failure) the next; the scheduler goes on after each failure.
-    started = scheduler.tick().executed
+    # Two organizations: both runs start (by the tick, or by a worker freed by the first failure,
+    # which claims the next run itself); the scheduler goes on after each failure.
+    assert scheduler.tick().executed >= 1
     assert scheduler.wait_for_runs(timeout=60)
-    if started < 2:
-        assert scheduler.tick().executed == 2 - started
-        assert scheduler.wait_for_runs(timeout=60)
+    scheduler.tick()  # whatever the first tick left queued
+    assert scheduler.wait_for_runs(timeout=60)
 
     for run in runs_of(engine, org_id) + runs_of(engine, other.id):
         assert (run.status, run.error_code, run.lease_owner) == ("failed", "internal", None)
