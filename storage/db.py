@@ -208,10 +208,42 @@ def _v3_dashboard_sessions(conn: Connection) -> None:
     models.table(models.DashboardSession).create(conn, checkfirst=True)  # with its indexes
 
 
+_V4_INTEGRATION_COLUMNS = {
+    "near_real_time": "BOOLEAN NOT NULL DEFAULT FALSE",
+    "webhook_path_id": "VARCHAR",
+    "webhook_token_encrypted": "VARCHAR",
+    "webhook_id": "VARCHAR",
+    "webhook_url": "VARCHAR",
+    "webhook_registered_at": "TIMESTAMP",
+    "webhook_error_code": "VARCHAR",
+    "webhook_error_message": "VARCHAR",
+    "webhook_error_hint": "VARCHAR",
+}
+
+
+def _v4_webhooks(conn: Connection) -> None:
+    """Near-real-time updates: the integration's webhook registration, Run.trigger_events and
+    the WebhookEvent table of accepted deliveries."""
+    columns = {column["name"] for column in inspect(conn).get_columns("integration")}
+    for name, sql_type in _V4_INTEGRATION_COLUMNS.items():
+        if name not in columns:
+            conn.execute(text(f"ALTER TABLE integration ADD COLUMN {name} {sql_type}"))
+    conn.execute(
+        text(
+            "CREATE UNIQUE INDEX IF NOT EXISTS ix_integration_webhook_path_id "
+            "ON integration (webhook_path_id)"
+        )
+    )
+    if "trigger_events" not in {column["name"] for column in inspect(conn).get_columns("run")}:
+        conn.execute(text("ALTER TABLE run ADD COLUMN trigger_events JSON"))
+    models.table(models.WebhookEvent).create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (1, _v1_initial),
     (2, _v2_one_open_run_per_org),
     (3, _v3_dashboard_sessions),
+    (4, _v4_webhooks),
     (5, _v5_run_details_pruned),
 ]
 SCHEMA_VERSION = max(version for version, _step in MIGRATIONS)

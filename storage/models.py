@@ -104,6 +104,17 @@ class Integration(SQLModel, table=True):
     last_test_ok_at: Optional[datetime] = None
     last_test_settings_hash: Optional[str] = None
     updated_at: datetime
+    # Near-real-time updates through Personio webhooks (migration 4; sync/webhooks/).
+    near_real_time: bool = False  # the owner's switch
+    # The opaque id in this organization's receiver URL (/personio/webhooks/{id}): random, no meaning.
+    webhook_path_id: Optional[str] = Field(default=None, index=True, unique=True)
+    webhook_token_encrypted: Optional[str] = None  # sent back by Personio in Authorization
+    webhook_id: Optional[str] = None  # Personio's id of the registration (uuid)
+    webhook_url: Optional[str] = None  # the URL registered (PUBLIC_WEBHOOK_BASE_URL + path)
+    webhook_registered_at: Optional[datetime] = None
+    webhook_error_code: Optional[str] = None  # why the last (de)registration failed
+    webhook_error_message: Optional[str] = None
+    webhook_error_hint: Optional[str] = None
 
 
 OPEN_RUN_INDEX = "uq_run_one_open_per_org"
@@ -155,6 +166,31 @@ class Run(SQLModel, table=True):
     retry_of_run_id: Optional[int] = Field(default=None, foreign_key="run.id")
     # Set when the run's change log and warnings were pruned: the retention (days) then in force.
     details_pruned_after_days: Optional[int] = None
+    # trigger "webhook": the distinct event names that caused the run (migration 4).
+    trigger_events: Optional[list[str]] = Field(default=None, sa_column=Column(JSON))
+
+
+class WebhookEvent(SQLModel, table=True):
+    """A Personio webhook delivery the receiver accepted (migration 4).
+
+    Deliveries are dataless: the event only marks the organization as changed; the scheduler
+    runs one ordinary full sync after a quiet period. `dedupe_key` (a hash of the delivery's body)
+    makes Personio's retries of the same event no second row. `run_id` is the run that consumed it.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "dedupe_key", name="uq_webhookevent_org_dedupe"),
+        Index("ix_webhookevent_org_pending", "org_id", "run_id", "received_at"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    event_name: str
+    occurred_at: Optional[datetime] = None
+    received_at: datetime
+    dedupe_key: str
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    run_id: Optional[int] = Field(default=None, foreign_key="run.id")
 
 
 class RunChange(SQLModel, table=True):
