@@ -123,14 +123,20 @@ def log_out() -> None:
 
 
 def write_cookie() -> None:
-    """Set or clear the session cookie when a login or logout asked for it (call once per run)."""
+    """Set or clear the session cookie when a login or logout asked for it (call once per run).
+
+    The script goes into a slot that every run renders, empty or not: the page's elements keep
+    their places, so the run after the login does not remount the fields a person is typing in.
+    """
+    slot = st.empty()
     pending = st.session_state.pop(COOKIE_KEY, None)
     if not pending:
         return
-    if pending[0] == "set":
-        _cookie.write(pending[1], max_age_seconds=pending[2])
-    else:
-        _cookie.clear()
+    with slot:
+        if pending[0] == "set":
+            _cookie.write(pending[1], max_age_seconds=pending[2])
+        else:
+            _cookie.clear()
 
 
 def _token() -> str | None:

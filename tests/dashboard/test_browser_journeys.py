@@ -87,6 +87,7 @@ def test_owner_configures_tests_activates_and_reads_the_first_run(
     page = browser_page
     log_in(page, dashboard_server, OWNER, PASSWORD)
     page.get_by_role("heading", name="Personio integration").wait_for()
+    wait_for_app(page)  # the sign-in's own rerun (it sets the session cookie) is over: fields stay
     assert page.get_by_role("button", name="Activate").is_disabled()
 
     page.get_by_role("textbox", name="Client ID").fill(sandbox.client_id)
