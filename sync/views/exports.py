@@ -1,6 +1,6 @@
 """CSV downloads: text from Personio never becomes a spreadsheet formula.
 
-Pure over a DataFrame (no session, no I/O). Every download button in pages/ takes its bytes here.
+Pure over a DataFrame (no session, no I/O). Every download button in screens/ takes its bytes here.
 """
 
 from __future__ import annotations

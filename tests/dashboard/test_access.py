@@ -48,7 +48,7 @@ def test_logged_out_visitor_sees_only_the_login_form(org_id: int) -> None:
     assert [t.value for t in app.title] == ["Personio Sync"]
     assert app.text_input(key="login_email")
     with pytest.raises(ValueError):
-        app.switch_page("pages/integration.py")
+        app.switch_page("screens/integration.py")
 
 
 def test_owner_logs_in_with_the_form_and_lands_on_the_integration_page(org_id: int) -> None:
@@ -100,21 +100,21 @@ def test_repeated_failures_are_throttled_with_a_plain_message(org_id: int) -> No
 
 def test_owner_has_integration_runs_and_directory_but_no_support_page(engine: Engine, org_id: int) -> None:
     app = app_logged_in(engine, OWNER, PASSWORD)
-    for page, title in [("pages/runs.py", "Sync runs"), ("pages/directory.py", "Directory")]:
+    for page, title in [("screens/runs.py", "Sync runs"), ("screens/directory.py", "Directory")]:
         app.switch_page(page).run()
         assert not app.exception
         assert title in [t.value for t in app.title]
     with pytest.raises(ValueError):
-        app.switch_page("pages/support.py")
+        app.switch_page("screens/support.py")
 
 
 def test_staff_has_support_and_runs_but_no_owner_pages(engine: Engine, org_id: int) -> None:
     app = app_logged_in(engine, STAFF, PASSWORD)
     assert not app.exception
     assert "Organizations" in [t.value for t in app.title]
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("screens/runs.py").run()
     assert "Sync runs" in [t.value for t in app.title]
-    for page in ("pages/integration.py", "pages/directory.py"):
+    for page in ("screens/integration.py", "screens/directory.py"):
         with pytest.raises(ValueError):
             app.switch_page(page)
 
@@ -256,7 +256,7 @@ def test_an_owner_who_lost_the_role_cannot_open_a_runs_details(
 ) -> None:
     pause_on_a_safety_stop(engine, org_id)  # one failed run in the table
     app = app_logged_in(engine, OWNER, PASSWORD)
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("screens/runs.py").run()
     assert "Select a run in the table" in page_text(app)
     change_owner(engine, app, **change)
     app.session_state[f"runs_table_{org_id}_1"] = {"selection": {"rows": [0], "columns": [], "cells": []}}

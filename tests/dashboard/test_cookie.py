@@ -1,10 +1,10 @@
-"""The session cookie's script (pages/_cookie.py): what it sets, and that only a token gets in."""
+"""The session cookie's script (screens/_cookie.py): what it sets, and that only a token gets in."""
 
 from __future__ import annotations
 
 import pytest
 
-from pages._cookie import COOKIE_NAME, cookie_script
+from screens._cookie import COOKIE_NAME, cookie_script
 
 
 def test_the_script_sets_a_strict_cookie_on_the_app_path_and_secure_over_https() -> None:

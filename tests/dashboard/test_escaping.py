@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from pages._test_preview import StoredTest
+from screens._test_preview import StoredTest
 from storage.clock import utcnow
 from storage.db import write_session
 from storage.models import Run
@@ -120,7 +120,7 @@ def test_a_runs_error_and_who_triggered_it_show_as_text_in_the_run_detail(
     owner = app_logged_in(engine, OWNER, PASSWORD)
     failed_run(engine, org_id, user_id=owner.session_state["principal"].id)
     app = owner if viewer == "owner" else app_logged_in(engine, STAFF, PASSWORD)
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("screens/runs.py").run()
     table_id = None if viewer == "staff" else org_id
     app.session_state[f"runs_table_{table_id}_1"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     app.run()

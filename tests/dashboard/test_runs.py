@@ -187,7 +187,7 @@ def test_owner_sees_own_runs_newest_first_fifty_per_page(engine: Engine, orgs: d
     add_runs(engine, orgs["acme"], 120)
     add_runs(engine, orgs["globex"], 3)
     app = app_logged_in(engine, OWNER, PASSWORD)
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("screens/runs.py").run()
     assert not app.exception
     table_frame = app.dataframe[0].value
     assert len(table_frame) == 50
@@ -216,7 +216,7 @@ def test_selecting_a_succeeded_run_shows_counts_changes_and_warnings(
 ) -> None:
     run_id = add_run_with_changes(engine, orgs["acme"])
     app = app_logged_in(engine, OWNER, PASSWORD)
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("screens/runs.py").run()
     assert "Select a run in the table" in page_text(app)
     app = select_row(app, orgs["acme"], 0)
     assert not app.exception
@@ -234,7 +234,7 @@ def test_a_person_who_triggered_a_run_is_shown_with_name_email_and_avatar(
     app = app_logged_in(engine, OWNER, PASSWORD)
     owner_id = app.session_state["principal"].id
     add_runs(engine, orgs["acme"], 1, trigger="manual", triggered_by_user_id=owner_id)
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("screens/runs.py").run()
     row = app.dataframe[0].value.iloc[0]
     assert row["Triggered by"] == f"Olga Owner ({OWNER})"
     assert str(row["Avatar"]).startswith("data:image/svg+xml;base64,")
@@ -253,7 +253,7 @@ def test_a_queued_run_shows_queued_and_the_page_keeps_refreshing(
     with read_session(engine) as session:
         run_id = session.exec(select(Run.id).where(Run.org_id == orgs["acme"])).one()
     app = app_logged_in(engine, OWNER, PASSWORD)
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("screens/runs.py").run()
     assert not app.exception
     assert app.dataframe[0].value.iloc[0]["Status"] == "Queued"
     # The run table is a fragment that Streamlit re-runs on a short timer while the run is open.
@@ -311,7 +311,7 @@ def test_chart_of_changes_per_run_is_drawn(engine: Engine, orgs: dict[str, int])
     )
 
     app = app_logged_in(engine, OWNER, PASSWORD)
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("screens/runs.py").run()
     assert not app.exception
     assert "Changes per run" in [s.value for s in app.subheader]
     charts = app.get("vega_lite_chart")
@@ -341,7 +341,7 @@ def test_staff_reads_another_organizations_failed_run(engine: Engine, orgs: dict
     add_runs(engine, orgs["acme"], 2)
     run_id = add_failed_run(engine, orgs["globex"])
     app = app_logged_in(engine, STAFF, PASSWORD)
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("screens/runs.py").run()
     everything = app.dataframe[0].value
     assert set(everything["Organization"]) == {"Acme", "Globex"}
     app.selectbox(key="runs_org").set_value(orgs["globex"]).run()
@@ -365,7 +365,7 @@ def test_owner_cannot_open_a_run_of_another_organization(engine: Engine, orgs: d
 
 def test_directory_lists_users_and_teams_and_searches(engine: Engine, orgs: dict[str, int]) -> None:
     app = app_logged_in(engine, OWNER, PASSWORD)
-    app.switch_page("pages/directory.py").run()
+    app.switch_page("screens/directory.py").run()
     assert not app.exception
     users = app.dataframe[0].value
     assert list(users["Email"]) == [OWNER]

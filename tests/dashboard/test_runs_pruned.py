@@ -24,7 +24,7 @@ def test_an_old_runs_panel_says_its_details_were_pruned_and_keeps_the_counts(
     assert (report.runs, report.changes, report.warnings) == (1, 1, 1)
 
     app = app_logged_in(engine, OWNER, PASSWORD)
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("screens/runs.py").run()
     app = select_row(app, orgs["acme"], 0)
     assert not app.exception
     assert any(f"Run #{run_id}" in s.value for s in app.subheader)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _ui
+from screens import _ui
 from sync.accounts.login import LoginRefused, authenticate
 
 _left, centre, _right = st.columns([1, 1.3, 1])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _ui
+from screens import _ui
 from sync.core.states import RunStatus
 from sync.core.text import markdown_text
 from sync.views.changes import changes_frame, warnings_frame

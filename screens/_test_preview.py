@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from pages import _ui
+from screens import _ui
 from sync.integration.preview import TestResult
 from sync.views.changes import PLANNED_LABELS, changes_frame, filter_changes, warnings_frame
 from sync.views.exports import csv_bytes

@@ -11,7 +11,7 @@ from typing import Any
 import streamlit as st
 from sqlalchemy import Engine
 
-from pages import _cookie
+from screens import _cookie
 from storage.clock import utcnow
 from storage.config import database_url
 from storage.db import make_engine

@@ -6,9 +6,9 @@ from typing import Any
 
 import streamlit as st
 
-from pages import _ui
-from pages._integration_state import OPEN_DIALOG_KEY, draw_banner, queue_run, show_open_dialog
-from pages._test_preview import StoredTest, draw_test
+from screens import _ui
+from screens._integration_state import OPEN_DIALOG_KEY, draw_banner, queue_run, show_open_dialog
+from screens._test_preview import StoredTest, draw_test
 from sync.core.settings import (
     EMAIL_LANGUAGES,
     LANGUAGES,

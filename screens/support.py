@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _account, _ui
+from screens import _account, _ui
 from sync.core.states import IntegrationState
 from sync.core.timetable import describe_schedule
 from sync.integration.lifecycle import set_addon, set_schedule
@@ -98,7 +98,7 @@ if orgs:
                 st.rerun()
         if st.button("Open this organization's runs", icon=":material/history:", key="support_open_runs"):
             st.session_state["runs_org"] = org.id
-            st.switch_page("pages/runs.py")
+            st.switch_page("screens/runs.py")
 
 st.subheader("Scheduler")
 if scheduler.running:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy import Engine
 
-from pages import _ui
+from screens import _ui
 from sync.core.errors import SAFETY_STOP, SyncError
 from sync.core.settings import LANGUAGES
 from sync.core.states import IntegrationState, RunStatus

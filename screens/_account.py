@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _ui
+from screens import _ui
 from sync.accounts.login import Principal
 from sync.accounts.organizations import AccountError
 from sync.accounts.password_change import change_password

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import _ui
+from screens import _ui
 from sync.core.text import markdown_text
 from sync.views.directory import directory_frames, search_frame
 from sync.views.exports import csv_bytes
