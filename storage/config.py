@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, SecretStr, ValidationError, ValidationInfo
 from pydantic_core import PydanticUseDefault
@@ -38,6 +39,10 @@ MAX_LEASE_RENEWAL_SECONDS = 5  # the lease keeper renews every min(lease / 3, th
 MIN_LEASE_SECONDS = 2
 DEFAULT_RUN_DETAIL_RETENTION_DAYS = 180  # how long a run's change log and warnings are kept
 DEFAULT_DASHBOARD_PORT = 8501
+DEFAULT_WEBHOOK_PORT = 8502
+DEFAULT_WEBHOOK_ADDRESS = "0.0.0.0"
+DEFAULT_WEBHOOK_QUIET_SECONDS = 60  # a webhook run starts when no event came for this long...
+DEFAULT_WEBHOOK_MAX_DELAY_SECONDS = 120  # ...or when the first waiting event is this old
 DEFAULT_DASHBOARD_ADDRESS = "0.0.0.0"
 
 
@@ -49,6 +54,10 @@ class InvalidSetting(ReadableError, ValueError):
 
 class InvalidSchedulerSetting(InvalidSetting):
     """An environment setting of the scheduler cannot be used; the message says which and why."""
+
+
+class InvalidWebhookSetting(InvalidSetting):
+    """A PUBLIC_WEBHOOK_BASE_URL or WEBHOOK_* setting cannot be used; the message says which and why."""
 
 
 class InvalidSmtpUrl(InvalidSetting):
@@ -258,6 +267,35 @@ class DashboardSettings(Settings):
 
     dashboard_port: int = DEFAULT_DASHBOARD_PORT
     dashboard_address: str = DEFAULT_DASHBOARD_ADDRESS
+
+
+def _public_base_url(raw: object) -> str | None:
+    if raw is None:
+        return None
+    url = str(raw).strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+        raise InvalidWebhookSetting(
+            "PUBLIC_WEBHOOK_BASE_URL must be an absolute URL such as https://sync.example.com (no query)."
+        )
+    return url
+
+
+class WebhookSettings(Settings):
+    """Near-real-time updates: where Personio reaches the receiver (`python -m sync.webhooks`) and
+    how the scheduler debounces the events into runs."""
+
+    # The receiver's public address, as Personio sees it (https in production); None: the switch
+    # cannot be turned on. The organization's path /personio/webhooks/{id} is appended.
+    public_webhook_base_url: Annotated[str | None, BeforeValidator(_public_base_url)] = None
+    webhook_port: int = DEFAULT_WEBHOOK_PORT
+    webhook_address: str = DEFAULT_WEBHOOK_ADDRESS
+    webhook_quiet_seconds: Annotated[int, _whole_seconds(0, InvalidWebhookSetting)] = (
+        DEFAULT_WEBHOOK_QUIET_SECONDS
+    )
+    webhook_max_delay_seconds: Annotated[int, _whole_seconds(0, InvalidWebhookSetting)] = (
+        DEFAULT_WEBHOOK_MAX_DELAY_SECONDS
+    )
 
 
 _S = TypeVar("_S", bound=Settings)

@@ -26,11 +26,13 @@ class RunStatus(StrEnum):
 
 
 class Trigger(StrEnum):
-    """What queued a run: the schedule, a person (Run now, CLI) or the activation of the integration."""
+    """What queued a run: the schedule, a person (Run now, CLI), the activation of the integration
+    or changes Personio announced through its webhooks (near-real-time updates)."""
 
     AUTOMATIC = "automatic"
     MANUAL = "manual"
     ACTIVATION = "activation"
+    WEBHOOK = "webhook"
 
 
 class IntegrationState(StrEnum):

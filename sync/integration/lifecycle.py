@@ -30,7 +30,7 @@ from sync.mail.outbox import notify_owners_of_failure
 NOT_TESTED = "not_tested"
 # Triggers whose failure pauses automatic runs: nobody watches them, so the owners are told.
 # A failed manual run pauses nothing: the person who started it sees the result.
-_UNATTENDED_TRIGGERS = (Trigger.AUTOMATIC, Trigger.ACTIVATION)
+_UNATTENDED_TRIGGERS = (Trigger.AUTOMATIC, Trigger.ACTIVATION, Trigger.WEBHOOK)
 
 
 def activate(

@@ -81,11 +81,13 @@ _TRIGGER_EN: dict[str, str] = {
     Trigger.AUTOMATIC: "automatic run",
     Trigger.ACTIVATION: "first run after activation",
     Trigger.MANUAL: "manual run",
+    Trigger.WEBHOOK: "Personio-change run",
 }
 _TRIGGER_DE: dict[str, str] = {
     Trigger.AUTOMATIC: "automatische Lauf",
     Trigger.ACTIVATION: "erste Lauf nach der Aktivierung",
     Trigger.MANUAL: "manuelle Lauf",
+    Trigger.WEBHOOK: "durch Änderungen in Personio ausgelöste Lauf",
 }
 
 
