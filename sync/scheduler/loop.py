@@ -5,11 +5,14 @@ Every tick (SCHEDULER_TICK_SECONDS, default 5) it
 2. fails runs whose lease expired (their process died),
 3. enqueues the automatic runs that are due, moving `next_run_at` to the next slot in the
    same transaction (a slot missed while no scheduler was up runs once, not once per day),
+   and one `webhook` run per organization whose Personio events are due (near-real-time
+   updates, `sync.integration.webhook_runs`: WEBHOOK_QUIET_SECONDS / WEBHOOK_MAX_DELAY_SECONDS),
 4. claims queued runs, oldest first, while one of its SCHEDULER_WORKERS (default 4) threads is
    free, and hands each to a worker; the tick never waits for a run. A worker that finishes a
    run claims the next one itself, so a long queue does not wait for ticks,
 5. delivers the email outbox,
-6. once a day, prunes the details of old runs (`sync.integration.retention`).
+6. once a day, prunes the details of old runs (`sync.integration.retention`), and once an hour
+   the webhook events older than four days.
 
 Several schedulers may share one database: they coordinate only through it (leases,
 conditional updates, a unique index on running runs), never through memory. Each run has its own
@@ -28,7 +31,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 import schedule
@@ -40,7 +43,10 @@ from storage.clock import utcnow
 from storage.config import (
     DEFAULT_SCHEDULER_TICK_SECONDS,
     DEFAULT_SCHEDULER_WORKERS,
+    DEFAULT_WEBHOOK_MAX_DELAY_SECONDS,
+    DEFAULT_WEBHOOK_QUIET_SECONDS,
     SchedulerSettings,
+    WebhookSettings,
     read,
 )
 from storage.db import read_session
@@ -52,6 +58,7 @@ from sync.integration import queue
 from sync.integration.recovery import recover_expired_runs
 from sync.integration.retention import DailyPruning
 from sync.integration.runner import execute_run
+from sync.integration.webhook_runs import enqueue_webhook_runs, prune_webhook_events
 from sync.mail import delivery as mailer
 from sync.scheduler.heartbeat import forget_old_heartbeats, mark_stopped, new_instance_id, record_heartbeat
 
@@ -69,19 +76,26 @@ class SchedulerConfig:
     lease_seconds: int = queue.LEASE_SECONDS
     smtp: mailer.SmtpConfig | None = None
     workers: int = DEFAULT_SCHEDULER_WORKERS
+    webhook_quiet_seconds: int = DEFAULT_WEBHOOK_QUIET_SECONDS
+    webhook_max_delay_seconds: int = DEFAULT_WEBHOOK_MAX_DELAY_SECONDS
 
     @classmethod
     def from_env(cls) -> SchedulerConfig:
-        """SCHEDULER_TICK_SECONDS, SCHEDULER_LEASE_SECONDS, SCHEDULER_WORKERS and the SMTP_* settings.
+        """SCHEDULER_TICK_SECONDS, SCHEDULER_LEASE_SECONDS, SCHEDULER_WORKERS, WEBHOOK_QUIET_SECONDS,
+        WEBHOOK_MAX_DELAY_SECONDS and the SMTP_* settings.
 
-        Raises storage.config.InvalidSchedulerSetting (or InvalidSmtpUrl) for unusable values.
+        Raises storage.config.InvalidSchedulerSetting (InvalidWebhookSetting, InvalidSmtpUrl) for
+        unusable values.
         """
         settings = read(SchedulerSettings)
+        webhooks = read(WebhookSettings)
         return cls(
             tick_seconds=settings.scheduler_tick_seconds,
             lease_seconds=settings.scheduler_lease_seconds,
             smtp=mailer.smtp_config_from_env(),
             workers=settings.scheduler_workers,
+            webhook_quiet_seconds=webhooks.webhook_quiet_seconds,
+            webhook_max_delay_seconds=webhooks.webhook_max_delay_seconds,
         )
 
 
@@ -132,6 +146,7 @@ class Scheduler:
         self._running: dict[int, str] = {}  # run id -> label
         self._taken = 0  # workers executing a run or about to (claiming one)
         self._pruning = DailyPruning(engine, clock=clock, should_stop=self._stop.is_set)
+        self._next_event_prune: datetime | None = None  # None: at the first tick
         # While runs execute outside the loop (--once, close), this thread keeps the heartbeat fresh.
         self._keepalive_stop = threading.Event()
         self._keepalive = threading.Thread(target=self._keep_alive, name="heartbeat", daemon=True)
@@ -218,11 +233,15 @@ class Scheduler:
         if not self._stop.is_set():
             enqueued = self._guarded("queueing due runs", self._enqueue_due) or 0
         if not self._stop.is_set():
+            enqueued += self._guarded("queueing runs for Personio's changes", self._enqueue_webhook_runs) or 0
+        if not self._stop.is_set():
             executed = self._guarded("executing queued runs", self._execute_queued) or 0
         if not self._stop.is_set() and self.config.smtp is not None:
             delivery = self._guarded("delivering email", self._deliver) or delivery
         if not self._stop.is_set():
             self._guarded("pruning old run details", self._pruning.run_if_due)
+        if not self._stop.is_set():
+            self._guarded("pruning old webhook events", self._prune_webhook_events)
         return TickReport(
             expired=expired,
             enqueued=enqueued,
@@ -255,6 +274,32 @@ class Scheduler:
                 item.next_run_at.strftime("%Y-%m-%d %H:%MZ"),
             )
         return len(queued)
+
+    def _enqueue_webhook_runs(self) -> int:
+        queued = enqueue_webhook_runs(
+            self.engine,
+            now=self._clock(),
+            quiet=timedelta(seconds=self.config.webhook_quiet_seconds),
+            max_delay=timedelta(seconds=self.config.webhook_max_delay_seconds),
+        )
+        for item in queued:
+            log.info(
+                "%s queued (Personio change: %s event(s): %s)",
+                _run_label(self.engine, item.org_id, item.run_id),
+                item.events,
+                ", ".join(item.event_names),
+            )
+        return len(queued)
+
+    def _prune_webhook_events(self) -> None:
+        """Hourly: events older than four days (Personio's retries are over) are deleted."""
+        now = self._clock()
+        if self._next_event_prune is not None and now < self._next_event_prune:
+            return
+        self._next_event_prune = now + timedelta(hours=1)
+        deleted = prune_webhook_events(self.engine, now=now)
+        if deleted:
+            log.info("%s webhook events older than four days deleted", deleted)
 
     def _execute_queued(self) -> int:
         """Claim runs, oldest first, while a worker is free; each goes to a worker at once."""

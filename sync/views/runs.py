@@ -48,7 +48,9 @@ TRIGGER_LABELS: dict[str, str] = {
     Trigger.AUTOMATIC: "Automatic",
     Trigger.MANUAL: "Run now",
     Trigger.ACTIVATION: "Activation",
+    Trigger.WEBHOOK: "Personio change",
 }
+PERSONIO_CHANGE = "Personio change"  # who triggered a run that Personio's webhook events caused
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class RunRow:
     error_hint: str | None
     details_pruned_after_days: int | None = None  # set: the change log and warnings were pruned
     retry_of_run_id: int | None = None  # set: the automatic retry of a run whose lease expired
+    trigger_events: tuple[str, ...] = ()  # trigger webhook: the event names that caused the run
 
     @property
     def status_label(self) -> str:
@@ -126,6 +129,7 @@ class RunDetail:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     changes_total: int = 0  # may exceed len(changes) when the list was cut at `change_limit`
     details_pruned_after_days: int | None = None  # set: the change log and warnings were pruned
+    trigger_events: tuple[str, ...] = ()  # trigger webhook: the event names that caused the run
 
     @property
     def pruned_text(self) -> str | None:
@@ -158,8 +162,11 @@ def triggered_by(
     user: tuple[str | None, str | None, str | None] | None,
     staff: tuple[str | None, str | None] | None,
     label: str | None,
+    events: tuple[str, ...] = (),
+    webhook: bool = False,
 ) -> TriggeredBy:
-    """`user` is (first, last, email); `staff` is (name, email); `label` is what the CLI recorded."""
+    """`user` is (first, last, email); `staff` is (name, email); `label` is what the CLI recorded;
+    `webhook`: Personio's webhook `events` caused the run."""
     if user is not None and user[2]:
         first, last, email = user
         name = _person_name(first, last, email or "")
@@ -176,6 +183,9 @@ def triggered_by(
         return TriggeredBy(
             name=f"Command line: {label}", email="", avatar=automatic_avatar_uri(), handle=label
         )
+    if webhook:
+        name = f"{PERSONIO_CHANGE}: {', '.join(events)}" if events else PERSONIO_CHANGE
+        return TriggeredBy(name=name, email="", avatar=automatic_avatar_uri(), handle=PERSONIO_CHANGE)
     return TriggeredBy(name="Automatic", email="", avatar=automatic_avatar_uri(), handle="Automatic")
 
 
@@ -206,6 +216,7 @@ def _run_columns() -> Any:
             col(Run.error_hint),
             col(Run.details_pruned_after_days),
             col(Run.retry_of_run_id),
+            col(Run.trigger_events),
         )
         .select_from(Run)
         .join(Organization, col(Organization.id) == col(Run.org_id))
@@ -236,11 +247,15 @@ def _row(values: Any) -> RunRow:
         error_hint,
         details_pruned_after_days,
         retry_of_run_id,
+        trigger_events,
     ) = values
+    events = tuple(str(name) for name in trigger_events or ())
     who = triggered_by(
         user=(u_first, u_last, u_email) if u_email else None,
         staff=(s_name, s_email) if s_email else None,
         label=label,
+        events=events,
+        webhook=trigger == Trigger.WEBHOOK,
     )
     if retry_of_run_id is not None:  # "Automatic · retry of run 12"
         who = replace(who, name=f"{who.name} · retry of run {retry_of_run_id}")
@@ -261,6 +276,7 @@ def _row(values: Any) -> RunRow:
         error_hint=error_hint,
         details_pruned_after_days=details_pruned_after_days,
         retry_of_run_id=retry_of_run_id,
+        trigger_events=events,
     )
 
 
@@ -314,6 +330,7 @@ def runs_json(engine: Engine, *, org_id: int, limit: int) -> list[dict[str, Any]
             "warnings": None if row.details_pruned_after_days is not None else warned.get(row.id, 0),
             "details_pruned_after_days": row.details_pruned_after_days,
             "retry_of_run_id": row.retry_of_run_id,
+            "trigger_events": list(row.trigger_events) if row.trigger == Trigger.WEBHOOK else None,
             "details_pruned": pruned_text(row.details_pruned_after_days)
             if row.details_pruned_after_days is not None
             else None,
@@ -428,6 +445,7 @@ def run_detail(
         warnings=[{"personio_id": w.personio_id, "reason": w.reason} for w in warnings],
         changes_total=changes_total,
         details_pruned_after_days=run.details_pruned_after_days,
+        trigger_events=row.trigger_events,
     )
 
 

@@ -211,6 +211,8 @@ def test_staff_end_another_session_of_their_account_from_the_organizations_page(
     log_in(here, dashboard_server, STAFF, PASSWORD)
     here.get_by_role("heading", name="Your sessions").wait_for()
     ends = here.get_by_role("button", name="End")
+    ends.nth(1).wait_for()  # the heading may be drawn before the list under it
+    wait_for_app(here)
     assert ends.count() == 2
     assert here.get_by_text("this browser").count() == 1
     # The list is most recently seen first; "here" logged in last, so the other one is second.
