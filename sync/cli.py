@@ -136,6 +136,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "scheduler", help="the standalone scheduler (also: python -m sync.scheduler)", add_help=False
     )
+    commands.add_parser(
+        "webhooks",
+        help="the webhook receiver, [--host H] [--port P] (also: python -m sync.webhooks)",
+        add_help=False,
+    )
     return parser
 
 
@@ -145,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sync.scheduler.process import main as scheduler_main
 
         return scheduler_main(args_list[1:])
+    if args_list[:1] == ["webhooks"]:
+        from sync.webhooks.__main__ import main as webhooks_main
+
+        return webhooks_main(args_list[1:])
     args = _parser().parse_args(args_list)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     engine: Engine | None = None
