@@ -28,7 +28,7 @@ from sync.accounts.organizations import create_organization, create_staff, organ
 from sync.core.errors import ReadableError, describe_exception
 from sync.core.settings import TEAM_ATTRIBUTES
 from sync.core.states import RunStatus
-from sync.integration import lifecycle, queue
+from sync.integration import lifecycle, near_real_time, queue
 from sync.integration.preview import TestResult, test_integration
 from sync.integration.recovery import recover_expired_runs
 from sync.integration.runner import RunOutcome, execute_run
@@ -104,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     config.add_argument(
         "--safety-threshold", type=int, metavar="PCT", help="max share of users one run may deactivate"
+    )
+    config.add_argument(
+        "--near-real-time",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="register (or delete) the Personio webhook that syncs changes within minutes; needs an "
+        "active integration, PUBLIC_WEBHOOK_BASE_URL and the scope personio:webhooks:write",
     )
 
     test = commands.add_parser(
@@ -295,6 +302,17 @@ def _config(engine: Engine, org_id: int, args: argparse.Namespace) -> int:
             "The Client Secret is not set for this API address (a secret is only ever sent to the "
             "address it was entered for): set it with --client-secret-stdin."
         )
+    if integration.webhook_error_code == "credentials_changed" and args.near_real_time is None:
+        print(f"{integration.webhook_error_message} {integration.webhook_error_hint}")
+    if args.near_real_time is True:
+        integration = near_real_time.switch_on(engine, org_id)
+        print(f"Near-real-time updates on: Personio sends changes to {integration.webhook_url}.")
+    elif args.near_real_time is False:
+        integration = near_real_time.switch_off(engine, org_id)
+        if integration.webhook_error_message:
+            print(f"{integration.webhook_error_message} Hint: {integration.webhook_error_hint}")
+        else:
+            print("Near-real-time updates off: the webhook in Personio is deleted.")
     return 0
 
 

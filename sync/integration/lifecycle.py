@@ -23,7 +23,7 @@ from storage.models import Integration, Organization, Run
 from sync.core.errors import SAFETY_STOP, ErrorInfo, SyncError
 from sync.core.states import IntegrationState, RunStatus, Trigger
 from sync.core.timetable import next_run_after
-from sync.integration import queue
+from sync.integration import near_real_time, queue
 from sync.integration.settings import get_integration, is_tested, settings_hash
 from sync.mail.outbox import notify_owners_of_failure
 
@@ -74,7 +74,13 @@ def activate(
 
 
 def deactivate(engine: Engine, org_id: int) -> None:
-    """Stop automatic runs (settings and history are kept; Activate undoes it)."""
+    """Stop automatic runs (settings and history are kept; Activate undoes it). Near-real-time
+    updates go off too: their webhook is deleted in Personio (best effort, see `switch_off`)."""
+    with write_session(engine) as session:
+        integration = get_integration(session, org_id)
+        registered = integration.near_real_time or integration.webhook_id is not None
+    if registered:
+        near_real_time.switch_off(engine, org_id)
     with write_session(engine) as session:
         integration = get_integration(session, org_id)
         integration.state = IntegrationState.INACTIVE

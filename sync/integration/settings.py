@@ -117,6 +117,7 @@ def save_settings(
         changes["safety_threshold_pct"] = safety_threshold_pct
     if client_secret is not None and not client_secret.strip():
         raise InvalidSettings("The Client Secret is empty. Paste the Client Secret from Personio.")
+    _forget_webhook_if_credentials_change(engine, org_id, changes, client_secret)
 
     with write_session(engine) as session:
         integration = get_integration(session, org_id)
@@ -134,6 +135,26 @@ def save_settings(
         integration.updated_at = now
         session.add(integration)
     return integration
+
+
+def _forget_webhook_if_credentials_change(
+    engine: Engine, org_id: int, changes: dict[str, Any], client_secret: str | None
+) -> None:
+    """New credentials or a new address: the webhook registered with the old ones is deleted (with
+    the old ones, before they are replaced) and near-real-time updates go off, saying why."""
+    with write_session(engine) as session:
+        before = get_integration(session, org_id)
+    if not (before.near_real_time or before.webhook_id):
+        return
+    changed = (
+        client_secret is not None
+        or changes.get("client_id", before.client_id) != before.client_id
+        or changes.get("base_url", before.base_url) != before.base_url
+    )
+    if changed:
+        from sync.integration.near_real_time import CREDENTIALS_CHANGED, switch_off  # it uses this store
+
+        switch_off(engine, org_id, because=CREDENTIALS_CHANGED, integration=before)
 
 
 # A stored secret is sealed together with the origin it was entered for, so that a changed

@@ -236,3 +236,41 @@ def too_many_employees(total: int, limit: int, known: int | None) -> SyncError:
         "This is almost always a fault at Personio. Nothing was changed; the next run tries again. "
         "If your company really has this many employees, contact support.",
     )
+
+
+# -- webhooks (API v2) -------------------------------------------------------------------------
+# Codes of their own: only near-real-time updates meet them (sync.core.errors holds the run's).
+MISSING_WEBHOOK_SCOPE = "missing_webhook_scope"
+WEBHOOK_URL_REJECTED = "webhook_url_rejected"
+WEBHOOK_CONFLICT = "webhook_conflict"
+WEBHOOK_SCOPE = "personio:webhooks:write"
+
+
+def webhook_scope_missing() -> SyncError:
+    return SyncError(
+        MISSING_WEBHOOK_SCOPE,
+        "Personio refused to manage webhooks with these credentials.",
+        f"In Personio (Settings > Integrations > API credentials > your credential), grant the scope "
+        f"{WEBHOOK_SCOPE}, save, then switch near-real-time updates on again.",
+    )
+
+
+def webhook_url_rejected(detail: str) -> SyncError:
+    """Personio refused the receiver's address (it must be https and reachable from the internet)."""
+    excerpt = server_excerpt(detail)
+    suffix = f": {excerpt}" if excerpt else ""
+    return SyncError(
+        WEBHOOK_URL_REJECTED,
+        f"Personio refused the address it should send changes to{suffix}.",
+        "An operator sets PUBLIC_WEBHOOK_BASE_URL to the public https:// address of the webhook "
+        "receiver (no path, query or password), then switch near-real-time updates on again.",
+    )
+
+
+def webhook_conflict() -> SyncError:
+    return SyncError(
+        WEBHOOK_CONFLICT,
+        "Personio already has a webhook for this address that the sync could not replace.",
+        "In Personio, delete the webhook whose address ends in /personio/webhooks/..., then switch "
+        "near-real-time updates on again.",
+    )
