@@ -39,7 +39,7 @@ from sync.launch import (
     handle_sigterm,
     http_ok,
     require_free_port,
-    start_dashboard_and_scheduler,
+    start_services,
 )
 
 DEMO_DATABASE_URL = "sqlite:///data/demo.db"
@@ -153,6 +153,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m sync.demo", description="Run the demo (make demo).")
     parser.add_argument("--port", type=int, default=8501, help="dashboard port (default 8501)")
     parser.add_argument("--sandbox-port", type=int, default=8765, help="sandbox port (default 8765)")
+    parser.add_argument("--webhook-port", type=int, default=8502, help="webhook receiver port (default 8502)")
     parser.add_argument("--employees", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
@@ -174,11 +175,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.chdir(REPO_ROOT)  # data/demo.db and .demo/ are relative to the repository
     sandbox_url = f"http://127.0.0.1:{args.sandbox_port}"
     allow_personio_origin(sandbox_url)
+    # The sandbox delivers its webhooks over loopback http (Personio itself needs https).
+    os.environ.setdefault("PUBLIC_WEBHOOK_BASE_URL", f"http://127.0.0.1:{args.webhook_port}")
     logins_path = args.state_dir / LOGINS_FILE
     supervisor = Supervisor(env=child_env(args.database_url), log_dir=args.state_dir / "logs")
     try:
         require_free_port(args.sandbox_port, "Personio sandbox", "--sandbox-port")
         require_free_port(args.port, "dashboard", "--port")
+        require_free_port(args.webhook_port, "webhook receiver", "--webhook-port")
         logins = load_logins(logins_path)
         reset = logins is None
         if logins is None:
@@ -216,8 +220,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             ],
         )
         supervisor.wait_until_ready(sandbox, http_ok(f"{sandbox_url}/_admin/health"), timeout=120)
-        print("Starting the scheduler and the dashboard…", flush=True)
-        start_dashboard_and_scheduler(supervisor, port=args.port, address="127.0.0.1")
+        print("Starting the scheduler, the webhook receiver and the dashboard…", flush=True)
+        start_services(
+            supervisor,
+            port=args.port,
+            address="127.0.0.1",
+            webhook_port=args.webhook_port,
+            webhook_address="127.0.0.1",
+        )
     except LaunchError as error:
         supervisor.stop_all()
         print(f"{error.message}\n{error.hint}", file=sys.stderr)
@@ -240,7 +250,9 @@ Personio Sync demo is running: http://localhost:{args.port}
   Log in as the owner, click Test to preview the changes, then Activate.
   The demo database is {args.database_url}; logs are in {supervisor.log_dir}/.
   {"The existing demo organization was kept." if org_existed else ""}
-Press Ctrl-C to stop the dashboard, the scheduler and the sandbox.""",
+  Near-real-time updates: after Activate, switch them on; the sandbox then sends each change it
+  gets (POST {sandbox_url}/_admin/employees ...) to the receiver on port {args.webhook_port}.
+Press Ctrl-C to stop the dashboard, the scheduler, the webhook receiver and the sandbox.""",
         flush=True,
     )
     return supervisor.watch()

@@ -23,7 +23,7 @@ from types import FrameType
 
 import httpx
 
-from storage.config import DashboardSettings, DatabaseSettings, SmtpSettings, read
+from storage.config import DashboardSettings, DatabaseSettings, SmtpSettings, WebhookSettings, read
 from storage.db import make_engine
 from sync.core.errors import ReadableError
 
@@ -216,12 +216,32 @@ def scheduler_command() -> list[str]:
     return [sys.executable, "-m", "sync.scheduler"]
 
 
-def start_dashboard_and_scheduler(supervisor: Supervisor, *, port: int, address: str) -> None:
+def webhooks_command(port: int, address: str) -> list[str]:
+    return [sys.executable, "-m", "sync.webhooks", "--host", address, "--port", str(port)]
+
+
+def _probe_host(address: str) -> str:
+    return "127.0.0.1" if address in ("0.0.0.0", "") else address
+
+
+def start_services(
+    supervisor: Supervisor, *, port: int, address: str, webhook_port: int, webhook_address: str
+) -> None:
+    """The scheduler, the webhook receiver and the dashboard, each ready before this returns."""
     scheduler = supervisor.start("scheduler", scheduler_command())
+    receiver = supervisor.start("webhooks", webhooks_command(webhook_port, webhook_address))
     dashboard = supervisor.start("dashboard", dashboard_command(port, address))
-    probe_host = "127.0.0.1" if address in ("0.0.0.0", "") else address
     supervisor.wait_until_ready(
-        dashboard, http_ok(f"http://{probe_host}:{port}/_stcore/health"), timeout=90, what=" (dashboard)"
+        receiver,
+        http_ok(f"http://{_probe_host(webhook_address)}:{webhook_port}/healthz"),
+        timeout=60,
+        what=" (webhook receiver)",
+    )
+    supervisor.wait_until_ready(
+        dashboard,
+        http_ok(f"http://{_probe_host(address)}:{port}/_stcore/health"),
+        timeout=90,
+        what=" (dashboard)",
     )
     if scheduler.process is not None and scheduler.process.poll() is not None:
         raise LaunchError(
@@ -248,8 +268,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     Raises storage.config.InvalidSetting for an unusable DASHBOARD_PORT.
     """
     dashboard = read(DashboardSettings)
+    webhooks = read(WebhookSettings)
     parser = argparse.ArgumentParser(
-        prog="python -m sync.launch", description="Run the dashboard and the scheduler (make run)."
+        prog="python -m sync.launch",
+        description="Run the dashboard, the scheduler and the webhook receiver (make run).",
+    )
+    parser.add_argument("--webhook-port", type=int, default=webhooks.webhook_port)
+    parser.add_argument(
+        "--webhook-address",
+        default=webhooks.webhook_address,
+        help="address the webhook receiver listens on (default 0.0.0.0)",
     )
     parser.add_argument("--port", type=int, default=dashboard.dashboard_port)
     parser.add_argument(
@@ -273,10 +301,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     database = stored.database_url
     try:
         require_free_port(args.port, "dashboard", "--port (or DASHBOARD_PORT)")
+        require_free_port(args.webhook_port, "webhook receiver", "--webhook-port (or WEBHOOK_PORT)")
         prepare_database(database)
         supervisor = Supervisor(env=child_env(database), log_dir=args.log_dir)
         try:
-            start_dashboard_and_scheduler(supervisor, port=args.port, address=args.address)
+            start_services(
+                supervisor,
+                port=args.port,
+                address=args.address,
+                webhook_port=args.webhook_port,
+                webhook_address=args.webhook_address,
+            )
         except BaseException:
             supervisor.stop_all()
             raise
@@ -292,7 +327,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("             (the default; set DATABASE_URL to use another database)")
     if email_off:
         print("  email      SMTP_URL is not set: emails wait in the outbox until it is.")
-    print(f"  logs       {args.log_dir}/dashboard.log, {args.log_dir}/scheduler.log")
+    public = read(WebhookSettings).public_webhook_base_url
+    print(
+        f"  webhooks   receiver on port {args.webhook_port}; "
+        + (
+            f"Personio reaches it at {public}"
+            if public
+            else "PUBLIC_WEBHOOK_BASE_URL is not set: near-real-time updates cannot be switched on."
+        )
+    )
+    print(
+        f"  logs       {args.log_dir}/dashboard.log, {args.log_dir}/scheduler.log, "
+        f"{args.log_dir}/webhooks.log"
+    )
     print("Press Ctrl-C to stop.", flush=True)
     return supervisor.watch()
 

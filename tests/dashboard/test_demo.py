@@ -86,7 +86,7 @@ def test_launch_refuses_a_busy_port_with_a_plain_message(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_demo_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
-    port, sandbox_port = free_port(), free_port()
+    port, sandbox_port, webhook_port = free_port(), free_port(), free_port()
     log_path = tmp_path / "demo.log"
     command = [
         sys.executable,
@@ -96,6 +96,8 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         str(port),
         "--sandbox-port",
         str(sandbox_port),
+        "--webhook-port",
+        str(webhook_port),
         "--employees",
         "20",
         "--database-url",
@@ -122,11 +124,13 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert OWNER_EMAIL in output and STAFF_EMAIL in output
         assert httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=5).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{sandbox_port}/_admin/health", timeout=5).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{webhook_port}/healthz", timeout=5).status_code == 200
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=60) == 0
         for url in (
             f"http://127.0.0.1:{port}/_stcore/health",
             f"http://127.0.0.1:{sandbox_port}/_admin/health",
+            f"http://127.0.0.1:{webhook_port}/healthz",
         ):
             with pytest.raises(httpx.TransportError):
                 httpx.get(url, timeout=2)
