@@ -25,7 +25,7 @@ from sync.core.states import (
     ("enum", "stored"),
     [
         (RunStatus, {"queued", "running", "succeeded", "failed"}),
-        (Trigger, {"automatic", "manual", "activation"}),
+        (Trigger, {"automatic", "manual", "activation", "webhook"}),
         (IntegrationState, {"inactive", "active", "paused"}),
         (ChangeEntity, {"user", "team", "membership"}),
         (
