@@ -146,7 +146,7 @@ class Run(SQLModel, table=True):
 
     id: Optional[int] = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organization.id")
-    trigger: str  # automatic | manual | activation
+    trigger: str  # automatic | manual | activation | webhook
     triggered_by_user_id: Optional[int] = Field(default=None, foreign_key="user.id")
     triggered_by_staff_id: Optional[int] = Field(default=None, foreign_key="staffaccount.id")
     # who asked, as text, for runs started from the command line ("cli:root@host")
