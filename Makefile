@@ -47,6 +47,7 @@ test-fast: $(STAMP)
 bench: $(STAMP) postgres
 	$(PY) -m bench
 	$(PY) -m bench multitenant --orgs 40
+	$(PY) -m bench latency
 
 demo: $(STAMP)
 	$(PY) -m sync.demo

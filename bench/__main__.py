@@ -3,6 +3,7 @@ PostgreSQL, phase by phase (fetch, plan, apply, log), as ratios to floors measur
 
     python -m bench [--sizes 1000,20000,100000] [--engines sqlite,postgresql]
     python -m bench multitenant [--orgs N] [--employees N] [--latency-ms N] [--engines ...]
+    python -m bench latency [--changes 20] [--employees 300] [--big 100000] [--engine sqlite]
 
 Each size runs in its own process against its own sandbox (rate limits off, so that the figures
 measure our overhead, not Personio's 300 requests/minute) and a fresh database (PostgreSQL:
@@ -126,6 +127,11 @@ def row(label: str, run: dict[str, Any], start: float, floor: float) -> str:
 
 
 def main(argv: list[str]) -> None:
+    if argv[:1] == ["latency"]:
+        from bench.latency import main as latency
+
+        latency(argv[1:])
+        return
     if argv[:1] == ["multitenant"]:
         from bench.multitenant import main as multitenant
 

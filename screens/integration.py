@@ -8,6 +8,7 @@ import streamlit as st
 
 from screens import _ui
 from screens._integration_state import OPEN_DIALOG_KEY, draw_banner, queue_run, show_open_dialog
+from screens._near_real_time import draw_switch
 from screens._test_preview import StoredTest, draw_test
 from sync.core.settings import (
     EMAIL_LANGUAGES,
@@ -20,7 +21,7 @@ from sync.core.states import IntegrationState
 from sync.core.text import markdown_text
 from sync.integration.preview import test_integration
 from sync.integration.settings import save_settings
-from sync.views.integration import IntegrationView, integration_view, team_examples
+from sync.views.integration import IntegrationView, integration_view, near_real_time_view, team_examples
 
 TEST_KEY = "integration_test"
 SECRET_ROUND_KEY = "integration_secret_round"
@@ -114,15 +115,22 @@ banner()
 st.divider()
 
 
-# --- settings --------------------------------------------------------------------------------
-
-
 def section(title: str, description: str) -> Any:
     left, right = st.columns([1, 2], gap="large")
     with left:
         st.markdown(f"**{title}**")
         st.caption(description)
     return right
+
+
+# --- near-real-time updates (acts at once: not part of Save) ---------------------------------
+
+with section("Near-real-time updates", "Changes in Personio reach the platform within about two minutes."):
+    draw_switch(engine, org_id, near_real_time_view(engine, org_id, now=_ui.now()))
+st.divider()
+
+
+# --- settings --------------------------------------------------------------------------------
 
 
 secret_round = st.session_state.setdefault(SECRET_ROUND_KEY, 0)

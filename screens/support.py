@@ -8,9 +8,11 @@ from __future__ import annotations
 import streamlit as st
 
 from screens import _account, _ui
+from screens._near_real_time import draw_state
 from sync.core.states import IntegrationState
 from sync.core.timetable import describe_schedule
 from sync.integration.lifecycle import set_addon, set_schedule
+from sync.views.integration import near_real_time_view
 from sync.views.scheduler import heartbeats_frame, scheduler_status
 from sync.views.support import organizations_frame, organizations_overview, outbox_frame, outbox_summary
 
@@ -96,6 +98,8 @@ if orgs:
                 set_schedule(engine, org.id, every)
                 _ui.flash("success", f"{org.name} now syncs {describe_schedule(every)}.")
                 st.rerun()
+        st.markdown("**Near-real-time updates**")
+        draw_state(near_real_time_view(engine, org.id, now=_ui.now()))
         if st.button("Open this organization's runs", icon=":material/history:", key="support_open_runs"):
             st.session_state["runs_org"] = org.id
             st.switch_page("screens/runs.py")

@@ -269,14 +269,29 @@ class DashboardSettings(Settings):
     dashboard_address: str = DEFAULT_DASHBOARD_ADDRESS
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
 def _public_base_url(raw: object) -> str | None:
     if raw is None:
         return None
     url = str(raw).strip().rstrip("/")
     parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.query
+        or parts.fragment
+    ):
         raise InvalidWebhookSetting(
-            "PUBLIC_WEBHOOK_BASE_URL must be an absolute URL such as https://sync.example.com (no query)."
+            "PUBLIC_WEBHOOK_BASE_URL must be an absolute URL such as https://sync.example.com "
+            "(no user name, query or fragment)."
+        )
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        # Personio sends the organization's token in every delivery: never in the clear.
+        raise InvalidWebhookSetting(
+            "PUBLIC_WEBHOOK_BASE_URL must use https:// (plain http only on loopback, for a sandbox)."
         )
     return url
 

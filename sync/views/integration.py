@@ -13,13 +13,15 @@ from sqlalchemy import Engine
 from sqlmodel import col
 from sqlmodel import select as model_select
 
+from storage.config import WebhookSettings, read
 from storage.db import read_session
 from storage.models import Integration, Organization, Run
 from sync.core.errors import ErrorInfo
 from sync.core.settings import TEAM_ATTRIBUTES
-from sync.core.states import RunStatus
+from sync.core.states import IntegrationState, RunStatus
 from sync.core.timetable import describe_schedule
 from sync.integration.settings import default_integration, is_tested
+from sync.integration.webhook_runs import event_stats
 from sync.views.runs import run_error
 
 # Shown next to each team checkbox until a Test has fetched real names.
@@ -153,3 +155,47 @@ def team_examples(
     """Example team names for an attribute: from the last Test's data when it had some, else generic."""
     names = (fetched or {}).get(attribute) or GENERIC_TEAM_EXAMPLES.get(attribute, [])
     return list(names)[:limit]
+
+
+@dataclass(frozen=True)
+class NearRealTimeView:
+    """Near-real-time updates of one organization: the switch, the registration, the events."""
+
+    on: bool
+    installed: bool  # the installation has a public webhook address (PUBLIC_WEBHOOK_BASE_URL)
+    can_switch_on: bool  # an integration that is not inactive
+    registered_at: datetime | None
+    last_event_at: datetime | None
+    events_24h: int
+    error: ErrorInfo | None  # why the last registration or deletion failed
+    left_in_personio: bool  # switched off but the registration could not be deleted there
+
+
+def near_real_time_view(engine: Engine, org_id: int, *, now: datetime) -> NearRealTimeView:
+    """The state the Integration and Support pages show for near-real-time updates."""
+    with read_session(engine) as session:
+        integration = session.exec(model_select(Integration).where(Integration.org_id == org_id)).first()
+    if integration is None:
+        integration = default_integration(org_id)
+    try:
+        installed = bool(read(WebhookSettings).public_webhook_base_url)
+    except ValueError:  # a setting the operator got wrong: not usable, and the hint says so
+        installed = False
+    last_event_at, events_24h = event_stats(engine, org_id, now=now)
+    error = None
+    if integration.webhook_error_code:
+        error = ErrorInfo(
+            code=integration.webhook_error_code,
+            message=integration.webhook_error_message or "",
+            hint=integration.webhook_error_hint or "",
+        )
+    return NearRealTimeView(
+        on=integration.near_real_time,
+        installed=installed,
+        can_switch_on=integration.state != IntegrationState.INACTIVE,
+        registered_at=integration.webhook_registered_at if integration.near_real_time else None,
+        last_event_at=last_event_at,
+        events_24h=events_24h,
+        error=error,
+        left_in_personio=not integration.near_real_time and bool(integration.webhook_id),
+    )

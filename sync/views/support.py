@@ -39,6 +39,8 @@ class OrganizationOverview:
     schedule_every_hours: int | None
     next_run_at: datetime | None
     last_run: LastRun | None
+    near_real_time: bool = False
+    near_real_time_failed: bool = False  # the last registration or deletion in Personio failed
 
     @property
     def schedule_text(self) -> str:
@@ -74,6 +76,8 @@ def organizations_overview(engine: Engine) -> list[OrganizationOverview]:
                 schedule_every_hours=integration.schedule_every_hours if integration else None,
                 next_run_at=integration.next_run_at if integration else None,
                 last_run=last_run_of(latest.get(org.id)),
+                near_real_time=bool(integration and integration.near_real_time),
+                near_real_time_failed=bool(integration and integration.webhook_error_code),
             )
         )
     return overview
@@ -97,6 +101,8 @@ def organizations_frame(overview: list[OrganizationOverview]) -> pd.DataFrame:
                 "Integration": STATE_LABELS.get(org.state, org.state)
                 + ("" if org.configured else " (not configured)"),
                 "Schedule": org.schedule_text,
+                "Near-real-time": ("On" if org.near_real_time else "Off")
+                + (" (error)" if org.near_real_time_failed else ""),
                 "Last run": (
                     f"{words.get(last.status, last.status.capitalize())} #{last.id} "
                     f"{_when(last.finished_at or last.queued_at)}"
@@ -110,7 +116,16 @@ def organizations_frame(overview: list[OrganizationOverview]) -> pd.DataFrame:
         )
     return pd.DataFrame(
         records,
-        columns=["Organization", "Slug", "Add-on", "Integration", "Schedule", "Last run", "Next run"],
+        columns=[
+            "Organization",
+            "Slug",
+            "Add-on",
+            "Integration",
+            "Schedule",
+            "Near-real-time",
+            "Last run",
+            "Next run",
+        ],
     )
 
 

@@ -14,9 +14,11 @@ from storage.config import (
     InvalidSchedulerSetting,
     InvalidSetting,
     InvalidSmtpUrl,
+    InvalidWebhookSetting,
     PersonioSettings,
     SchedulerSettings,
     SmtpSettings,
+    WebhookSettings,
     personio_base_url,
     read,
 )
@@ -210,3 +212,38 @@ def test_a_bad_scheduler_variable_does_not_stop_the_others(monkeypatch: pytest.M
     monkeypatch.setenv("SCHEDULER_TICK_SECONDS", "never")
     assert read(DatabaseSettings).database_url.startswith("sqlite:///")
     assert personio_base_url() == "https://api.personio.de"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://sync.example.com/", "https://sync.example.com"),
+        ("https://sync.example.com:8443/hooks", "https://sync.example.com:8443/hooks"),
+        ("http://127.0.0.1:8502", "http://127.0.0.1:8502"),
+        ("http://localhost:8502/", "http://localhost:8502"),
+    ],
+)
+def test_the_public_webhook_address_is_https_or_loopback(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: str
+) -> None:
+    monkeypatch.setenv("PUBLIC_WEBHOOK_BASE_URL", raw)
+    assert read(WebhookSettings).public_webhook_base_url == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "complaint"),
+    [
+        ("http://sync.example.com", "must use https://"),  # Personio's token would travel in the clear
+        ("https://user:pw@sync.example.com", "no user name"),
+        ("https://sync.example.com/?x=1", "no user name, query or fragment"),
+        ("sync.example.com", "absolute URL"),
+        ("ftp://sync.example.com", "absolute URL"),
+    ],
+)
+def test_an_unusable_public_webhook_address_is_refused(
+    monkeypatch: pytest.MonkeyPatch, raw: str, complaint: str
+) -> None:
+    monkeypatch.setenv("PUBLIC_WEBHOOK_BASE_URL", raw)
+    with pytest.raises(InvalidWebhookSetting, match=complaint) as caught:
+        read(WebhookSettings)
+    assert "pw" not in str(caught.value)
