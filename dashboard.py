@@ -64,7 +64,8 @@ if who is not None:
             "Support · all organizations" if who.is_staff else f"Owner · {markdown_text(who.org_name)}"
         )
         if st.button("Log out", icon=":material/logout:", key="logout"):
-            _ui.log_out()
+            if _ui.log_out():
+                st.stop()  # the browser leaves for the identity provider, which sends it back here
             st.switch_page(home)
         _account.password_popover(who)
 

@@ -111,15 +111,24 @@ def _forget(*, clear_cookie: bool) -> None:
         st.session_state[COOKIE_KEY] = ("clear",)
 
 
-def log_out() -> None:
-    """End this session everywhere (other tabs see it at their next click) and forget it here."""
+def log_out() -> bool:
+    """End this session everywhere (other tabs see it at their next click) and forget it here.
+
+    True when the browser is now on its way to the identity provider to sign out there too: the
+    caller must then draw nothing more and not rerun (a rerun that changes the address cancels
+    the browser's navigation to the provider, and the person would stay signed in there).
+    """
     session_id = current_session_id()
     method = str(st.session_state.get(METHOD_KEY, ""))
     if session_id is not None:
         sessions.revoke(engine(), session_id=session_id)
     _forget(clear_cookie=True)
     if method.startswith("sso:") and _sso_user().get("is_logged_in"):
+        st.session_state.pop(COOKIE_KEY, None)
+        _cookie.clear()  # now: no later run of this tab will write it
         st.logout()  # also forgets Streamlit's identity cookie and signs out at the provider
+        return True
+    return False
 
 
 def write_cookie() -> None:
