@@ -5,7 +5,7 @@ Pure: standard library only. `sync.integration.snapshot` reads it from the datab
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,10 +20,11 @@ class DirectoryUser:
     personio_id: str | None
     supervisor_id: int | None
     source: str
+    # The address as it is matched (case-insensitive); the plan reads it several times per user.
+    email_key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def email_key(self) -> str:
-        return self.email.lower()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "email_key", self.email.lower())
 
 
 @dataclass(frozen=True, slots=True)

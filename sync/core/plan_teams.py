@@ -71,12 +71,15 @@ def plan_teams(
             )
             counts["teams_deleted"] += 1
 
+    will_exist = set(final_pid_to_user)
     for key, (want, name) in wanted.items():
         target: dict[str, str] = dict.fromkeys(want.members, TeamRole.MEMBER)
-        target.update(dict.fromkeys(want.leads, TeamRole.LEAD))
+        if want.leads:
+            target.update(dict.fromkeys(want.leads, TeamRole.LEAD))
         # Only users that will exist can be members (a create may have been refused).
-        for pid in [pid for pid in target if pid not in final_pid_to_user]:
-            del target[pid]
+        if not (want.members <= will_exist and want.leads <= will_exist):
+            for pid in [pid for pid in target if pid not in will_exist]:
+                del target[pid]
         current = managed.get(key)
         if current is None:
             if not target:
@@ -115,7 +118,7 @@ def plan_teams(
                 )
             )
             counts["teams_updated"] += 1
-        have: dict[int, str] = dict(current.members)
+        have: dict[int, str] = current.members  # read only
         if deactivated_ids.isdisjoint(have) and {pid_of_user.get(u): r for u, r in have.items()} == target:
             continue  # the usual case: nobody joins, leaves or changes role
         for user_id, role in sorted(have.items()):

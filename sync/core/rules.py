@@ -6,7 +6,7 @@ Pure: no I/O, no database, no clock. DESIGN.md section 4 is the specification.
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -210,35 +210,53 @@ def desired_teams(
     users: dict[str, DesiredUser], by_id: dict[str, Employee], attributes: Iterable[str]
 ) -> tuple[DesiredTeam, ...]:
     """One team per value of each switched-on attribute that has active members."""
-    active = [u for u in users.values() if u.active]
-    groups: dict[tuple[str, str], set[str]] = defaultdict(set)
+    active = [(u, by_id[u.personio_id]) for u in users.values() if u.active]
+    groups: dict[tuple[str, str], set[str]] = {}
     labels: dict[tuple[str, str], str] = {}
     leads: dict[tuple[str, str], frozenset[str]] = {}
     for attribute in attributes:
-        for user in active:
-            employee = by_id[user.personio_id]
-            if attribute == "supervisor":
+        # Grouped by the value alone first (a run does this for every active employee and team
+        # attribute: half a million times at 100,000 employees), then keyed by the attribute.
+        members: dict[str, set[str]] = {}
+        names: dict[str, str] = {}
+        if attribute == "supervisor":
+            for user, _ in active:
                 key = user.supervisor_personio_id or ""
-                supervisor = by_id.get(key)
-                if supervisor is None:
-                    continue  # no supervisor, or one Personio did not return: no team (a warning)
-                label = _supervisor_label(supervisor)
-                lead = users.get(key)
-                leads[(attribute, key)] = frozenset({key}) if lead and lead.active else frozenset()
-            elif attribute == "employment_type":
+                group = members.get(key)
+                if group is None:
+                    supervisor = by_id.get(key)
+                    if supervisor is None:
+                        continue  # no supervisor, or one Personio did not return: no team (a warning)
+                    group = members[key] = set()
+                    names[key] = _supervisor_label(supervisor)
+                    lead = users.get(key)
+                    leads[(attribute, key)] = frozenset({key}) if lead and lead.active else frozenset()
+                group.add(user.personio_id)
+        elif attribute == "employment_type":
+            for user, employee in active:
                 key = employee.employment_type or "internal"
-                label = key
-            else:
+                group = members.get(key)
+                if group is None:
+                    group = members[key] = set()
+                    names[key] = key
+                group.add(user.personio_id)
+        else:
+            for user, employee in active:
                 unit = getattr(employee, attribute)
                 if unit is None or not unit.name:
                     continue
-                key, label = unit.id, unit.name
-            groups[(attribute, key)].add(user.personio_id)
-            labels[(attribute, key)] = label
+                group = members.get(unit.id)
+                if group is None:
+                    group = members[unit.id] = set()
+                group.add(user.personio_id)
+                names[unit.id] = unit.name  # the last one read names the team
+        for key, group in members.items():
+            groups[(attribute, key)] = group
+            labels[(attribute, key)] = names[key]
 
     order = {a: i for i, a in enumerate(TEAM_SOURCE_ATTRIBUTE)}
     ordered = sorted(groups, key=lambda k: (order[k[0]], numeric_first(k[1])))
-    names = unique_names([team_base_name(a, k, labels[(a, k)]) for a, k in ordered])
+    team_names = unique_names([team_base_name(a, k, labels[(a, k)]) for a, k in ordered])
     return tuple(
         DesiredTeam(
             attribute=a,
@@ -247,7 +265,7 @@ def desired_teams(
             members=frozenset(groups[(a, k)]),
             leads=leads.get((a, k), frozenset()),
         )
-        for (a, k), name in zip(ordered, names, strict=True)
+        for (a, k), name in zip(ordered, team_names, strict=True)
     )
 
 

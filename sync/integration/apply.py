@@ -17,7 +17,20 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection, DateTime, String, Table, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    DateTime,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlmodel import Session
 
 from storage.models import OutboxEmail, RunChange, RunWarning, Team, TeamMember, User, table
@@ -67,10 +80,10 @@ def apply_directory(
     """The directory half of `apply_plan`: users, teams, memberships, and the welcome emails."""
     _delete_teams(session, plan.team_deletes)
     _rename_teams(session, plan.team_renames)
-    _insert_users(session, plan, org_id=org_id, language=language, now=now)
+    linked = _insert_users(session, plan, org_id=org_id, language=language, now=now)
     _update_users(session, plan, now=now)
     user_ids = _user_ids_by_pid(session, org_id)
-    _set_supervisors(session, plan, user_ids, now=now)
+    _set_supervisors(session, plan, user_ids, now=now, linked=linked)
     team_ids = _insert_teams(session, plan, org_id=org_id, now=now)
     _apply_memberships(session, plan, user_ids, team_ids)
     _queue_welcome_emails(
@@ -109,6 +122,44 @@ def _insert(session: Session, target: Table, rows: Iterable[dict[str, Any]]) -> 
             f"VALUES ({', '.join('?' for _ in names)})"
         )
         connection.exec_driver_sql(statement, _sqlite_rows(target, names, chunk))
+
+
+def _insert_values(
+    session: Session, target: Table, names: tuple[str, ...], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    """Bulk insert rows that are already driver values, in the order of `names`: JSON as text,
+    timestamps as `_driver_timestamp` gives them, enumerations as plain text.
+
+    The path of the few row kinds a big run writes by the hundred thousand (users, memberships,
+    changes, emails): one tuple per row, built once, nothing converted per value.
+    """
+    connection = session.connection()
+    quote = connection.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(n) for n in names)
+    iterator = iter(rows)
+    if connection.dialect.name == "postgresql":
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(f"COPY {quote(target.name)} ({columns}) FROM STDIN") as copy,
+        ):
+            for values in iterator:
+                copy.write_row(values)
+        return
+    if connection.dialect.name != "sqlite":
+        _insert(session, target, (dict(zip(names, values, strict=True)) for values in iterator))
+        return
+    statement = f"INSERT INTO {quote(target.name)} ({columns}) VALUES ({', '.join('?' for _ in names)})"
+    while chunk := list(islice(iterator, CHUNK_ROWS)):
+        connection.exec_driver_sql(statement, chunk)
+
+
+def _driver_timestamp(session: Session, value: datetime) -> Any:
+    """`value` as `_insert_values` takes it on this session's engine (as SQLAlchemy stores it)."""
+    if session.connection().dialect.name == "sqlite":
+        return _sqlite_timestamp(value)
+    return _naive_utc(value)
 
 
 def _copy_rows(connection: Connection, target: Table, rows: Iterable[dict[str, Any]]) -> None:
@@ -219,26 +270,99 @@ def _rename_teams(session: Session, renames: tuple[tuple[int, str], ...]) -> Non
     _executemany(session, statement, [{"_id": tid, "_name": name} for tid, name in renames])
 
 
-def _insert_users(session: Session, plan: Plan, *, org_id: int, language: str, now: datetime) -> None:
-    rows = (
-        {
-            "org_id": org_id,
-            "email": new.email,
-            "email_key": new.email.lower(),
-            "first_name": new.first_name,
-            "last_name": new.last_name,
-            "job_title": new.job_title,
-            "status": UserStatus.ACTIVE,
-            "role": "member",
-            "language": language,
-            "personio_id": new.personio_id,
-            "source": "personio",
-            "created_at": now,
-            "updated_at": now,
-        }
-        for new in plan.new_users
-    )
-    _insert(session, users_t, rows)
+def _insert_users(
+    session: Session, plan: Plan, *, org_id: int, language: str, now: datetime
+) -> frozenset[str]:
+    """Insert the new users; the Personio ids whose supervisor link went in with the row.
+
+    Each new user gets its id before the insert (`_reserve_user_ids`), so a link to a supervisor
+    that already exists, or that is inserted before it (supervisors go first), is part of the row:
+    a first sync does not write every user twice. The links left (a chain of new users that loops
+    back on itself, an address adopted in this run) are set by `_set_supervisors` afterwards.
+    """
+    if not plan.new_users:
+        return frozenset()
+    stamp = _driver_timestamp(session, now)
+    active = str(UserStatus.ACTIVE)
+    ids = _reserve_user_ids(session, len(plan.new_users))
+    new_ids = {new.personio_id: user_id for new, user_id in zip(plan.new_users, ids, strict=True)}
+    # Users whose Personio id changes in this run do not stand for their old one any more.
+    relinked = {u.user_id for u in plan.user_updates if "personio_id" in u.values}
+    existing = {pid: uid for pid, uid in _user_ids_by_pid(session, org_id).items() if uid not in relinked}
+    wanted = {pid: sup for pid, sup in plan.supervisors if sup and pid in new_ids}
+    order = supervisors_first([new.personio_id for new in plan.new_users], wanted)
+    position = {pid: i for i, pid in enumerate(order)}
+    by_pid = {new.personio_id: new for new in plan.new_users}
+    linked: set[str] = set()
+    rows: list[tuple[Any, ...]] = []
+    for pid in order:
+        new = by_pid[pid]
+        sup = wanted.get(pid)
+        supervisor_id = existing.get(sup) if sup else None
+        if sup in new_ids and position[sup] < position[pid]:
+            supervisor_id = new_ids[sup]
+        if supervisor_id is not None:
+            linked.add(pid)
+        rows.append(
+            (
+                new_ids[pid],
+                org_id,
+                new.email,
+                new.email.lower(),
+                new.first_name,
+                new.last_name,
+                new.job_title,
+                active,
+                "member",
+                language,
+                pid,
+                "personio",
+                supervisor_id,
+                stamp,
+                stamp,
+            )
+        )
+    names = (
+        "id", "org_id", "email", "email_key", "first_name", "last_name", "job_title", "status", "role",
+        "language", "personio_id", "source", "supervisor_id", "created_at", "updated_at",
+    )  # fmt: skip
+    _insert_values(session, users_t, names, rows)
+    return frozenset(linked)
+
+
+def supervisors_first(pids: list[str], supervisor_of: dict[str, str]) -> list[str]:
+    """`pids` ordered so that each comes after its supervisor where that is one of `pids` too
+    (otherwise in the given order). Each chain of supervisors that loops back on itself is
+    cut once: its first user comes before their supervisor."""
+    members = set(pids)
+    placed: set[str] = set()
+    order: list[str] = []
+    for start in pids:
+        chain: list[str] = []
+        in_chain: set[str] = set()
+        pid: str | None = start
+        while pid is not None and pid in members and pid not in placed and pid not in in_chain:
+            chain.append(pid)
+            in_chain.add(pid)
+            pid = supervisor_of.get(pid)
+        for link in reversed(chain):
+            placed.add(link)
+            order.append(link)
+    return order
+
+
+def _reserve_user_ids(session: Session, count: int) -> list[int]:
+    """`count` user ids no row has or will be given: from the id sequence on PostgreSQL; above
+    the highest id on SQLite (the write transaction holds the database's write lock)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        result = connection.execute(
+            text("SELECT nextval(pg_get_serial_sequence('\"user\"', 'id')) FROM generate_series(1, :n)"),
+            {"n": count},
+        )
+        return [int(value) for (value,) in result]
+    highest = connection.execute(select(func.coalesce(func.max(users_t.c.id), 0))).scalar_one()
+    return list(range(int(highest) + 1, int(highest) + 1 + count))
 
 
 def _update_users(session: Session, plan: Plan, *, now: datetime) -> None:
@@ -284,11 +408,14 @@ def _user_ids_by_pid(session: Session, org_id: int) -> dict[str, int]:
     return {pid: uid for pid, uid in rows}
 
 
-def _set_supervisors(session: Session, plan: Plan, user_ids: dict[str, int], *, now: datetime) -> None:
+def _set_supervisors(
+    session: Session, plan: Plan, user_ids: dict[str, int], *, now: datetime, linked: frozenset[str]
+) -> None:
+    """The supervisor links of the plan that `_insert_users` did not write with the row."""
     rows = [
         {"_id": user_ids[pid], "_sup": user_ids.get(sup) if sup else None, "_now": now}
         for pid, sup in plan.supervisors
-        if pid in user_ids
+        if pid in user_ids and pid not in linked
     ]
     connection = session.connection()
     if connection.dialect.name == "sqlite" and rows:
@@ -346,20 +473,29 @@ def _apply_memberships(
         [{"_t": tid, "_u": uid, "_r": role} for tid, uid, role in plan.membership_roles],
     )
     rows = (
-        {"team_id": team_ids[add.team], "user_id": user_ids[add.personio_id], "role": add.role}
+        (team_ids[add.team], user_ids[add.personio_id], str(add.role))
         for add in plan.membership_adds
         if add.team in team_ids and add.personio_id in user_ids
     )
-    _insert(session, members_t, rows)
+    _insert_values(session, members_t, ("team_id", "user_id", "role"), rows)
 
 
 def log_run(session: Session, plan: Plan, run_id: int) -> None:
     """The log half of `apply_plan`: the run's change log and warnings."""
-    _insert(
-        session,
-        table(RunChange),
-        ({"run_id": run_id, **change.as_dict()} for change in plan.changes),
+    rows = (
+        (
+            run_id,
+            str(change.entity),
+            str(change.action),
+            change.key,
+            change.personio_id,
+            _json_text(change.before),
+            _json_text(change.after),
+        )
+        for change in plan.changes
     )
+    names = ("run_id", "entity", "action", "key", "personio_id", "before", "after")
+    _insert_values(session, table(RunChange), names, rows)
     _insert(
         session,
         table(RunWarning),
@@ -377,22 +513,28 @@ def _queue_welcome_emails(
     language: str,
     now: datetime,
 ) -> None:
-    def rows() -> Iterator[dict[str, Any]]:
+    stamp = _driver_timestamp(session, now)
+
+    def rows() -> Iterator[tuple[Any, ...]]:
         for new in plan.new_users:
-            text = welcome_message(
+            message = welcome_message(
                 language=language, first_name=new.first_name, org_name=org_name, email=new.email
             )
-            yield {
-                "org_id": org_id,
-                "to": new.email,
-                "subject": text.subject,
-                "body": text.body,
-                "kind": "welcome",
-                "language": text.language,
-                "run_id": run_id,
-                "created_at": now,
-                "attempts": 0,
-                "next_attempt_at": now,
-            }
+            yield (
+                org_id,
+                new.email,
+                message.subject,
+                message.body,
+                "welcome",
+                message.language,
+                run_id,
+                stamp,
+                0,
+                stamp,
+            )
 
-    _insert(session, table(OutboxEmail), rows())
+    names = (
+        "org_id", "to", "subject", "body", "kind", "language", "run_id", "created_at", "attempts",
+        "next_attempt_at",
+    )  # fmt: skip
+    _insert_values(session, table(OutboxEmail), names, rows())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import Column, select
@@ -14,7 +15,7 @@ from sync.core.directory import Directory, DirectoryTeam, DirectoryUser
 def user_columns() -> list[Column[Any]]:
     """The user columns a DirectoryUser is made of, in its field order."""
     users_t = table(User)
-    return [users_t.c[name] for name in DirectoryUser.__dataclass_fields__]
+    return [users_t.c[f.name] for f in fields(DirectoryUser) if f.init]
 
 
 def load_directory(session: Session, org_id: int) -> Directory:

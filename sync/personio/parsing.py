@@ -83,23 +83,50 @@ def parse_employee(attributes: Mapping[str, Any]) -> Employee:
 
 
 def _read_employee(attributes: Mapping[str, Any], removed: list[str] | None) -> Employee:
-    """parse_employee; each text that lost control characters is appended to `removed`."""
+    """parse_employee; each text that lost control characters is appended to `removed`.
+
+    Runs once per employee per run (100,000 times for a large company): the usual shape of each
+    attribute (an object whose value is printable text) is read inline, everything else by the
+    general readers below, so both give the same values.
+    """
     personio_id = _id(_value(attributes.get("id")), removed)
     if personio_id is None:
         raise UnreadableRecord("Personio sent an employee record without a readable id.")
+    status = _field_text(attributes, "status", removed)
+    employment_type = _field_text(attributes, "employment_type", removed)
     return Employee(
-        personio_id=personio_id,
-        first_name=_text(_value(attributes.get("first_name")), removed) or "",
-        last_name=_text(_value(attributes.get("last_name")), removed) or "",
-        email=_email(_value(attributes.get("email"))),
-        status=_lower(_value(attributes.get("status")), removed),
-        position=_text(_value(attributes.get("position")), removed),
-        supervisor_id=_supervisor_id(_value(attributes.get("supervisor")), removed),
-        department=_org_unit(_value(attributes.get("department")), removed),
-        team=_org_unit(_value(attributes.get("team")), removed),
-        office=_org_unit(_value(attributes.get("office")), removed),
-        employment_type=_lower(_value(attributes.get("employment_type")), removed),
+        personio_id,
+        _field_text(attributes, "first_name", removed) or "",
+        _field_text(attributes, "last_name", removed) or "",
+        _email(_value(attributes.get("email"))),
+        None if status is None else status.lower(),
+        _field_text(attributes, "position", removed),
+        _supervisor_id(_value(attributes.get("supervisor")), removed),
+        _field_unit(attributes, "department", removed),
+        _field_unit(attributes, "team", removed),
+        _field_unit(attributes, "office", removed),
+        None if employment_type is None else employment_type.lower(),
     )
+
+
+def _field_text(attributes: Mapping[str, Any], key: str, removed: list[str] | None) -> str | None:
+    """`_text(_value(attributes.get(key)))`, with the common case (printable text) inline."""
+    value = attributes.get(key)
+    if type(value) is dict and "value" in value:
+        value = value["value"]
+        if type(value) is str and value.isprintable():
+            return value.strip() or None
+        return _text(value, removed)
+    return _text(_value(value), removed)
+
+
+def _field_unit(attributes: Mapping[str, Any], key: str, removed: list[str] | None) -> OrgUnit | None:
+    """`_org_unit(_value(attributes.get(key)))`, with the common case (`{"value": null}`) inline."""
+    value = attributes.get(key)
+    if type(value) is dict and "value" in value:
+        inner = value["value"]
+        return None if inner is None else _org_unit(inner, removed)
+    return _org_unit(_value(value), removed)
 
 
 def record_id(record: object) -> str | None:
@@ -194,6 +221,8 @@ def _email(value: object) -> str | None:
     # An address with a control character inside is not the one HR meant, and removing it could
     # make someone else's. Each becomes a space instead, so the rules skip the employee as having
     # an invalid email, with their usual warning, and leave an existing user as it is.
+    if type(value) is str and value.isprintable():  # the usual case, read inline
+        return value.strip().lower() or None
     if isinstance(value, str) and not value.isprintable():
         address = value.strip()
         if any(char in _BREAKS or char in _CONTROLS for char in address):
@@ -221,10 +250,14 @@ def _org_unit(value: object, removed: list[str] | None = None) -> OrgUnit | None
         return None
     attributes = value.get("attributes")
     fields = attributes if isinstance(attributes, dict) else value
-    unit_id = _id(_value(fields.get("id")), removed)
+    raw_id = _value(fields.get("id"))
+    unit_id = str(raw_id) if type(raw_id) is int else _id(raw_id, removed)
     if unit_id is None:
         return None
-    return OrgUnit(id=unit_id, name=_text(_value(fields.get("name")), removed) or "")
+    name = _value(fields.get("name"))
+    if type(name) is str and name.isprintable():
+        return OrgUnit(unit_id, name.strip())
+    return OrgUnit(unit_id, _text(name, removed) or "")
 
 
 # -- whole answers ---------------------------------------------------------------------------

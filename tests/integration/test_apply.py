@@ -20,7 +20,7 @@ from sync.core.plan import Plan, make_plan
 from sync.core.rules import desired_state
 from sync.core.settings import SyncSettings
 from sync.integration import queue
-from sync.integration.apply import apply_plan
+from sync.integration.apply import apply_plan, supervisors_first
 from sync.integration.snapshot import load_directory
 from tests.factories import make_employee, settings
 from tests.support.engines import ENGINE_KINDS
@@ -218,6 +218,63 @@ def test_a_deactivation_sets_the_status_and_removes_managed_memberships_only(
     assert _members(db_engine, department.id) == {"2": "member"}
     assert _members(db_engine, manual_id) == {"1": "member"}
     assert ("user", "deactivate", leaver.email) in _logged_changes(db_engine, applied.run_id)
+
+
+def _supervisor_pid(engine: Engine, org_id: int, personio_id: str) -> str | None:
+    user = _user(engine, org_id, personio_id)
+    if user.supervisor_id is None:
+        return None
+    with read_session(engine) as session:
+        supervisor = session.get(User, user.supervisor_id)
+        assert supervisor is not None
+        return supervisor.personio_id
+
+
+def test_a_first_sync_links_every_supervisor_whatever_order_personio_lists_them_in(
+    db_engine: Engine, org_id: int
+) -> None:
+    # Reports listed before their supervisors, a chain three deep, a loop (4 -> 5 -> 4, which
+    # Personio's data can hold), someone reporting to themselves, and a supervisor who already exists.
+    _sync(db_engine, org_id, [make_employee(9)])
+    employees = [
+        make_employee(1, supervisor_id="2"),
+        make_employee(2, supervisor_id="3"),
+        make_employee(3, supervisor_id="9"),
+        make_employee(4, supervisor_id="5"),
+        make_employee(5, supervisor_id="4"),
+        make_employee(6, supervisor_id="6"),
+        make_employee(7),
+        make_employee(9),
+    ]
+
+    _sync(db_engine, org_id, employees)
+
+    links = {pid: _supervisor_pid(db_engine, org_id, pid) for pid in "1234567"}
+    assert links == {"1": "2", "2": "3", "3": "9", "4": "5", "5": "4", "6": None, "7": None}
+    assert _sync(db_engine, org_id, employees).plan.is_empty  # and the next run finds nothing to do
+
+
+@pytest.mark.parametrize(
+    ("pids", "supervisor_of", "expected"),
+    [
+        (["1", "2", "3"], {}, ["1", "2", "3"]),
+        (["1", "2", "3"], {"1": "2", "2": "3"}, ["3", "2", "1"]),
+        (["1", "2", "3"], {"1": "9", "3": "1"}, ["1", "2", "3"]),  # 9 is not new: no constraint
+        (["1", "2"], {"1": "2", "2": "1"}, ["2", "1"]),  # a loop is cut once, at its first user
+        (["1"], {"1": "1"}, ["1"]),
+    ],
+)
+def test_supervisors_first_orders_each_supervisor_before_their_reports(
+    pids: list[str], supervisor_of: dict[str, str], expected: list[str]
+) -> None:
+    assert supervisors_first(pids, supervisor_of) == expected
+
+
+def test_new_users_keep_ids_in_the_order_of_the_plan(db_engine: Engine, org_id: int) -> None:
+    employees = [make_employee(1, supervisor_id="3"), make_employee(2, supervisor_id="3"), make_employee(3)]
+    _sync(db_engine, org_id, employees)
+    ids = [_user(db_engine, org_id, pid).id for pid in "123"]
+    assert ids == sorted(ids)
 
 
 # --- teams ---------------------------------------------------------------------------------
