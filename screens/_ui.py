@@ -163,7 +163,10 @@ def sso_providers() -> list[Provider]:
         auth = st.secrets.get("auth")
     except Exception:  # no secrets file, or one that does not parse: no single sign-on
         return []
-    return configured_providers(auth.to_dict() if hasattr(auth, "to_dict") else auth)
+    if auth is None:
+        return []
+    to_dict = getattr(auth, "to_dict", None)
+    return configured_providers(to_dict() if callable(to_dict) else auth)
 
 
 def _sso_user() -> dict[str, Any]:

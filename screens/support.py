@@ -74,11 +74,12 @@ if orgs:
                     f"The Personio add-on is now {'enabled' if enabled else 'disabled'} for {org.name}.",
                 )
                 st.rerun()
-            state = {
+            labels: dict[str, str] = {
                 IntegrationState.INACTIVE: "not active",
                 IntegrationState.ACTIVE: "active",
                 IntegrationState.PAUSED: "paused",
-            }.get(org.state, org.state)
+            }
+            state = labels.get(org.state, org.state)
             st.caption(
                 f"Integration {state}"
                 + ("" if org.configured else ", credentials not entered yet")
