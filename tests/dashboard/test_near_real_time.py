@@ -7,13 +7,13 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import select
 
 from storage.clock import utcnow
-from storage.db import read_session, write_session
-from storage.models import Integration, WebhookEvent
+from storage.db import write_session
+from storage.models import WebhookEvent
 from sync.accounts.organizations import create_organization, create_staff
 from sync.integration.settings import save_settings
+from tests.scheduler.test_scheduler_runs import integration, set_integration
 from tests.support.dashboard import app_logged_in, page_text
 from tests.support.sandbox import SandboxProcess
 
@@ -40,19 +40,6 @@ def org_id(engine: Engine, sandbox: SandboxProcess) -> int:
 @pytest.fixture
 def public_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLIC_WEBHOOK_BASE_URL", PUBLIC)
-
-
-def set_integration(engine: Engine, org_id: int, **values: object) -> None:
-    with write_session(engine) as session:
-        integration = session.exec(select(Integration).where(Integration.org_id == org_id)).one()
-        for name, value in values.items():
-            setattr(integration, name, value)
-        session.add(integration)
-
-
-def integration(engine: Engine, org_id: int) -> Integration:
-    with read_session(engine) as session:
-        return session.exec(select(Integration).where(Integration.org_id == org_id)).one()
 
 
 def test_the_switch_says_what_it_needs_and_waits_for_an_active_integration(
