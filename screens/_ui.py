@@ -122,13 +122,12 @@ def log_out() -> bool:
     method = str(st.session_state.get(METHOD_KEY, ""))
     if session_id is not None:
         sessions.revoke(engine(), session_id=session_id)
-    _forget(clear_cookie=True)
-    if method.startswith("sso:") and _sso_user().get("is_logged_in"):
-        st.session_state.pop(COOKIE_KEY, None)
+    leaves_for_provider = method.startswith("sso:") and bool(_sso_user().get("is_logged_in"))
+    _forget(clear_cookie=not leaves_for_provider)
+    if leaves_for_provider:
         _cookie.clear()  # now: no later run of this tab will write it
         st.logout()  # also forgets Streamlit's identity cookie and signs out at the provider
-        return True
-    return False
+    return leaves_for_provider
 
 
 def write_cookie() -> None:

@@ -193,28 +193,17 @@ def make_plan(desired: DesiredState, directory: Directory, settings: SyncSetting
         # a manual supervisor (no Personio id) is replaced by Personio's
         return user_pid.get(user.supervisor_id) or f"user:{user.supervisor_id}"
 
-    active, deactivated = UserStatus.ACTIVE, UserStatus.DEACTIVATED
-    job_titles, supervisors_known = desired.sync_job_title, desired.supervisors_known
-
     def unchanged(user: DirectoryUser, want: DesiredUser) -> bool:
-        """The common case of a run: nothing about this user differs. Cheap, so checked first
-        (`supervisor_target` and `current_supervisor` inline: it runs for every matched user)."""
-        if not (
+        """The common case of a run: nothing about this user differs. Cheap, so checked first."""
+        return (
             user.personio_id == want.personio_id
-            and user.status == (active if want.active else deactivated)
+            and user.status == (UserStatus.ACTIVE if want.active else UserStatus.DEACTIVATED)
             and user.email_key == want.email
             and (user.first_name or None) == (want.first_name or None)
             and (user.last_name or None) == (want.last_name or None)
-            and (not job_titles or (user.job_title or None) == (want.job_title or None))
-        ):
-            return False
-        if not supervisors_known:
-            return True
-        sup = want.supervisor_personio_id
-        target = sup if sup and sup in final_pid_to_user and sup != want.personio_id else None
-        if user.supervisor_id is None:
-            return target is None
-        return target == (user_pid.get(user.supervisor_id) or f"user:{user.supervisor_id}")
+            and (not desired.sync_job_title or (user.job_title or None) == (want.job_title or None))
+            and (not desired.supervisors_known or supervisor_target(want) == current_supervisor(user))
+        )
 
     # Only the users that differ are looked at in order (the order of the changes).
     differ = [pid for pid, user in matched.items() if not unchanged(user, desired.users[pid])]

@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     JSON,
-    Connection,
     DateTime,
     String,
     Table,
@@ -102,26 +101,34 @@ def _insert(session: Session, target: Table, rows: Iterable[dict[str, Any]]) -> 
     """Bulk insert `rows` (all with the same keys) into `target`, CHUNK_ROWS at a time.
 
     SQLAlchemy's per-row parameter processing costs three times the write itself at 100,000
-    employees, so the rows go straight to the driver, with values converted the way SQLAlchemy
-    stores them: on SQLite through executemany (UTC timestamps as text, JSON as text), on
-    PostgreSQL through COPY (PostgreSQL's own bulk load). Other databases take the portable path.
+    employees, so the rows go straight to the driver (`_insert_values`), with values converted
+    the way SQLAlchemy stores them: on SQLite UTC timestamps as text and JSON as text, on
+    PostgreSQL naive UTC timestamps, JSON as text and enumerations as plain text. Other
+    databases take the portable path.
     """
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        _copy_rows(connection, target, rows)
-        return
-    if connection.dialect.name != "sqlite":
+    dialect = session.connection().dialect.name
+    if dialect not in ("sqlite", "postgresql"):
         _executemany(session, insert(target), rows)
         return
-    quote = connection.dialect.identifier_preparer.quote
     iterator = iter(rows)
-    while chunk := list(islice(iterator, CHUNK_ROWS)):
-        names = list(chunk[0])
-        statement = (
-            f"INSERT INTO {quote(target.name)} ({', '.join(quote(n) for n in names)}) "
-            f"VALUES ({', '.join('?' for _ in names)})"
-        )
-        connection.exec_driver_sql(statement, _sqlite_rows(target, names, chunk))
+    first = next(iterator, None)
+    if first is None:
+        return
+    names = tuple(first)
+    pick = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    converter_for = _copy_converter if dialect == "postgresql" else _sqlite_converter
+    converters = [(i, c) for i, name in enumerate(names) if (c := converter_for(target.c[name].type))]
+
+    def values(row: dict[str, Any]) -> tuple[Any, ...]:
+        picked = pick(row)
+        if not converters:
+            return tuple(picked)
+        as_list = list(picked)
+        for i, convert in converters:
+            as_list[i] = convert(as_list[i])
+        return tuple(as_list)
+
+    _insert_values(session, target, names, map(values, itertools.chain((first,), iterator)))
 
 
 def _insert_values(
@@ -130,10 +137,14 @@ def _insert_values(
     """Bulk insert rows that are already driver values, in the order of `names`: JSON as text,
     timestamps as `_driver_timestamp` gives them, enumerations as plain text.
 
-    The path of the few row kinds a big run writes by the hundred thousand (users, memberships,
-    changes, emails): one tuple per row, built once, nothing converted per value.
+    SQLite through executemany, PostgreSQL through COPY (its own bulk load), in the session's
+    transaction. The path of the few row kinds a big run writes by the hundred thousand (users,
+    memberships, changes, emails): one tuple per row, built once, nothing converted per value.
     """
     connection = session.connection()
+    if connection.dialect.name not in ("sqlite", "postgresql"):
+        _executemany(session, insert(target), (dict(zip(names, values, strict=True)) for values in rows))
+        return
     quote = connection.dialect.identifier_preparer.quote
     columns = ", ".join(quote(n) for n in names)
     iterator = iter(rows)
@@ -147,9 +158,6 @@ def _insert_values(
             for values in iterator:
                 copy.write_row(values)
         return
-    if connection.dialect.name != "sqlite":
-        _insert(session, target, (dict(zip(names, values, strict=True)) for values in iterator))
-        return
     statement = f"INSERT INTO {quote(target.name)} ({columns}) VALUES ({', '.join('?' for _ in names)})"
     while chunk := list(islice(iterator, CHUNK_ROWS)):
         connection.exec_driver_sql(statement, chunk)
@@ -160,30 +168,6 @@ def _driver_timestamp(session: Session, value: datetime) -> Any:
     if session.connection().dialect.name == "sqlite":
         return _sqlite_timestamp(value)
     return _naive_utc(value)
-
-
-def _copy_rows(connection: Connection, target: Table, rows: Iterable[dict[str, Any]]) -> None:
-    """COPY `rows` into `target` on PostgreSQL, in the transaction of `connection` (psycopg)."""
-    iterator = iter(rows)
-    first = next(iterator, None)
-    if first is None:
-        return
-    names = list(first)
-    pick = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
-    converters = [(i, c) for i, name in enumerate(names) if (c := _copy_converter(target.c[name].type))]
-    quote = connection.dialect.identifier_preparer.quote
-    statement = f"COPY {quote(target.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in itertools.chain((first,), iterator):
-            values = pick(row)
-            if converters:
-                as_list = list(values)
-                for i, convert in converters:
-                    as_list[i] = convert(as_list[i])
-                values = as_list
-            copy.write_row(values)
 
 
 def _copy_converter(column_type: Any) -> Callable[[Any], Any] | None:
@@ -205,25 +189,6 @@ def _naive_utc(value: datetime | None) -> datetime | None:
 
 def _plain_text(value: Any) -> Any:
     return str(value) if isinstance(value, str) and type(value) is not str else value
-
-
-def _sqlite_rows(target: Table, names: list[str], chunk: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """`chunk` as driver tuples: values as they are, except JSON (as text) and timestamps (UTC text).
-
-    Only the columns that need a conversion get one, so most values are copied by `itemgetter`.
-    """
-    pick = itemgetter(*names)
-    tuples = [pick(row) for row in chunk] if len(names) > 1 else [(pick(row),) for row in chunk]
-    converters = [(i, c) for i, name in enumerate(names) if (c := _sqlite_converter(target.c[name].type))]
-    if not converters:
-        return tuples
-    converted = []
-    for values in tuples:
-        as_list = list(values)
-        for i, convert in converters:
-            as_list[i] = convert(as_list[i])
-        converted.append(tuple(as_list))
-    return converted
 
 
 def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
@@ -286,10 +251,15 @@ def _insert_users(
     active = str(UserStatus.ACTIVE)
     ids = _reserve_user_ids(session, len(plan.new_users))
     new_ids = {new.personio_id: user_id for new, user_id in zip(plan.new_users, ids, strict=True)}
-    # Users whose Personio id changes in this run do not stand for their old one any more.
-    relinked = {u.user_id for u in plan.user_updates if "personio_id" in u.values}
-    existing = {pid: uid for pid, uid in _user_ids_by_pid(session, org_id).items() if uid not in relinked}
     wanted = {pid: sup for pid, sup in plan.supervisors if sup and pid in new_ids}
+    # Supervisors who are already users; one whose Personio id changes in this run does not
+    # stand for their old one any more.
+    relinked = {u.user_id for u in plan.user_updates if "personio_id" in u.values}
+    existing = {
+        pid: uid
+        for pid, uid in _user_ids_of(session, org_id, {s for s in wanted.values() if s not in new_ids})
+        if uid not in relinked
+    }
     order = supervisors_first([new.personio_id for new in plan.new_users], wanted)
     position = {pid: i for i, pid in enumerate(order)}
     by_pid = {new.personio_id: new for new in plan.new_users}
@@ -406,6 +376,20 @@ def _user_ids_by_pid(session: Session, org_id: int) -> dict[str, int]:
         )
     ).all()
     return {pid: uid for pid, uid in rows}
+
+
+def _user_ids_of(session: Session, org_id: int, pids: set[str]) -> list[tuple[str, int]]:
+    """(Personio id, user id) of the organization's users with one of `pids`."""
+    ordered = sorted(pids)
+    found: list[tuple[str, int]] = []
+    for start in range(0, len(ordered), IN_LIST_LIMIT):  # a statement takes only so many values
+        rows = session.execute(
+            select(users_t.c.personio_id, users_t.c.id).where(
+                users_t.c.org_id == org_id, users_t.c.personio_id.in_(ordered[start : start + IN_LIST_LIMIT])
+            )
+        ).all()
+        found.extend((pid, uid) for pid, uid in rows)
+    return found
 
 
 def _set_supervisors(
