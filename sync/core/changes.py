@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sync.core.states import ChangeAction, ChangeEntity
 
@@ -24,8 +23,11 @@ COUNT_KEYS: tuple[str, ...] = (
 TeamKey = tuple[str, str]  # (source attribute, source key)
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+# The values below are NamedTuples: immutable like frozen dataclasses, made in a third of the time
+# (a first sync of 100,000 employees makes about a million of them).
+
+
+class Change(NamedTuple):
     """One line of the preview and of the run's change log."""
 
     entity: ChangeEntity
@@ -46,8 +48,7 @@ class Change:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class NewUser:
+class NewUser(NamedTuple):
     personio_id: str
     email: str
     first_name: str
@@ -55,21 +56,18 @@ class NewUser:
     job_title: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class UserUpdate:
+class UserUpdate(NamedTuple):
     user_id: int
     values: dict[str, Any]  # column -> new value; "status" may be a UserStatus
 
 
-@dataclass(frozen=True, slots=True)
-class NewTeam:
+class NewTeam(NamedTuple):
     attribute: str
     key: str
     name: str
 
 
-@dataclass(frozen=True, slots=True)
-class MembershipAdd:
+class MembershipAdd(NamedTuple):
     team: TeamKey
     personio_id: str
     role: str  # a TeamRole

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sync.core.changes import Change, MembershipAdd, NewTeam, TeamKey, numeric_first
@@ -30,6 +31,15 @@ class TeamPlan:
     counts: dict[str, int]
 
 
+def in_id_order(pids: Iterable[str], rank: dict[str, int]) -> list[str]:
+    """Personio ids in the order `numeric_first` gives; `rank` holds the position of the usual ones
+    (the desired users, sorted once per plan instead of once per team)."""
+    try:
+        return sorted(pids, key=rank.__getitem__)
+    except KeyError:
+        return sorted(pids, key=numeric_first)
+
+
 def plan_teams(
     desired: DesiredState,
     directory: Directory,
@@ -46,6 +56,8 @@ def plan_teams(
         (t.attribute, t.key): (t, name) for t, name in zip(desired.teams, final_names, strict=True)
     }
     email = {pid: u.email for pid, u in desired.users.items()}
+    rank = {pid: n for n, pid in enumerate(sorted(desired.users, key=numeric_first))}
+    membership, added = ChangeEntity.MEMBERSHIP, ChangeAction.ADD
     pid_of_user = {u.id: u.personio_id for u in directory.users}
     changes: list[Change] = []
     counts: Counter[str] = Counter()
@@ -55,6 +67,17 @@ def plan_teams(
     adds: list[MembershipAdd] = []
     removes: list[tuple[int, int]] = []
     roles: list[tuple[int, int, str]] = []
+
+    def join(key: TeamKey, name: str, pids: list[str], target: dict[str, str]) -> None:
+        """`pids` join the team `key` (called `name`) in the role `target` gives them."""
+        adds.extend([MembershipAdd(key, pid, target[pid]) for pid in pids])
+        changes.extend(
+            [
+                Change(membership, added, f"{name} / {email.get(pid, pid)}", pid, None, _ROLES[target[pid]])
+                for pid in pids
+            ]
+        )
+        counts["memberships_added"] += len(pids)
 
     for key, team in sorted(managed.items(), key=lambda kv: kv[1].id):
         if key not in wanted:
@@ -96,19 +119,7 @@ def plan_teams(
                 )
             )
             counts["teams_created"] += 1
-            for pid, role in sorted(target.items(), key=lambda kv: numeric_first(kv[0])):
-                adds.append(MembershipAdd(key, pid, role))
-                changes.append(
-                    Change(
-                        ChangeEntity.MEMBERSHIP,
-                        ChangeAction.ADD,
-                        f"{name} / {email.get(pid, pid)}",
-                        pid,
-                        None,
-                        _role(role),
-                    )
-                )
-                counts["memberships_added"] += 1
+            join(key, name, in_id_order(target, rank), target)
             continue
         if current.name != name:
             renames.append((current.id, name))
@@ -119,7 +130,8 @@ def plan_teams(
             )
             counts["teams_updated"] += 1
         have: dict[int, str] = current.members  # read only
-        if deactivated_ids.isdisjoint(have) and {pid_of_user.get(u): r for u, r in have.items()} == target:
+        as_pids = dict(zip(map(pid_of_user.get, have), have.values(), strict=True))  # C loops, no Python one
+        if deactivated_ids.isdisjoint(have) and as_pids == target:
             continue  # the usual case: nobody joins, leaves or changes role
         for user_id, role in sorted(have.items()):
             member_pid = pid_of_user.get(user_id)
@@ -151,20 +163,7 @@ def plan_teams(
                 counts["teams_updated"] += 1
         have_pids = {pid_of_user.get(uid) for uid in have}
         missing = [pid for pid in target if pid not in have_pids]
-        for pid in sorted(missing, key=numeric_first):
-            role = target[pid]
-            adds.append(MembershipAdd(key, pid, role))
-            changes.append(
-                Change(
-                    ChangeEntity.MEMBERSHIP,
-                    ChangeAction.ADD,
-                    f"{name} / {email.get(pid, pid)}",
-                    pid,
-                    None,
-                    _role(role),
-                )
-            )
-            counts["memberships_added"] += 1
+        join(key, name, in_id_order(missing, rank), target)
 
     return TeamPlan(
         new_teams=tuple(new_teams),

@@ -9,6 +9,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sync.core.changes import numeric_first
 from sync.core.employees import ACTIVE_STATUSES, INACTIVE, REQUIRED_ATTRIBUTES, Employee, SkippedRecord
@@ -26,9 +27,9 @@ TEAM_SOURCE_ATTRIBUTE = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class DesiredUser:
-    """A platform user as Personio says it should be."""
+class DesiredUser(NamedTuple):
+    """A platform user as Personio says it should be (a NamedTuple: a run makes one per employee,
+    and it is made faster than a frozen dataclass)."""
 
     personio_id: str
     email: str
