@@ -9,7 +9,6 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from sync.core.changes import numeric_first
 from sync.core.employees import ACTIVE_STATUSES, INACTIVE, REQUIRED_ATTRIBUTES, Employee, SkippedRecord
@@ -27,9 +26,9 @@ TEAM_SOURCE_ATTRIBUTE = {
 }
 
 
-class DesiredUser(NamedTuple):
-    """A platform user as Personio says it should be (a NamedTuple: a run makes one per employee,
-    and it is made faster than a frozen dataclass)."""
+@dataclass(frozen=True, slots=True)
+class DesiredUser:
+    """A platform user as Personio says it should be."""
 
     personio_id: str
     email: str

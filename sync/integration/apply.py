@@ -266,7 +266,7 @@ def _insert_users(
     linked: set[str] = set()
     rows: list[tuple[Any, ...]] = []
     for pid in order:
-        new = by_pid[pid]
+        _, email, first_name, last_name, job_title = by_pid[pid]  # unpacked: faster than 5 attribute reads
         sup = wanted.get(pid)
         supervisor_id = existing.get(sup) if sup else None
         if sup in new_ids and position[sup] < position[pid]:
@@ -277,11 +277,11 @@ def _insert_users(
             (
                 new_ids[pid],
                 org_id,
-                new.email,
-                new.email.lower(),
-                new.first_name,
-                new.last_name,
-                new.job_title,
+                email,
+                email.lower(),
+                first_name,
+                last_name,
+                job_title,
                 active,
                 "member",
                 language,
@@ -457,9 +457,9 @@ def _apply_memberships(
         [{"_t": tid, "_u": uid, "_r": role} for tid, uid, role in plan.membership_roles],
     )
     rows = (
-        (team_ids[add.team], user_ids[add.personio_id], str(add.role))
-        for add in plan.membership_adds
-        if add.team in team_ids and add.personio_id in user_ids
+        (team_ids[team], user_ids[pid], str(role))
+        for team, pid, role in plan.membership_adds
+        if team in team_ids and pid in user_ids
     )
     _insert_values(session, members_t, ("team_id", "user_id", "role"), rows)
 
@@ -467,16 +467,8 @@ def _apply_memberships(
 def log_run(session: Session, plan: Plan, run_id: int) -> None:
     """The log half of `apply_plan`: the run's change log and warnings."""
     rows = (
-        (
-            run_id,
-            str(change.entity),
-            str(change.action),
-            change.key,
-            change.personio_id,
-            _json_text(change.before),
-            _json_text(change.after),
-        )
-        for change in plan.changes
+        (run_id, str(entity), str(action), key, personio_id, _json_text(before), _json_text(after))
+        for entity, action, key, personio_id, before, after in plan.changes
     )
     names = ("run_id", "entity", "action", "key", "personio_id", "before", "after")
     _insert_values(session, table(RunChange), names, rows)
