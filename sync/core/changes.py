@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from sync.core.states import ChangeAction, ChangeEntity
+from sync.core.states import ChangeAction, ChangeEntity, TeamRole
 
 COUNT_KEYS: tuple[str, ...] = (
     "users_created",
@@ -21,6 +21,15 @@ COUNT_KEYS: tuple[str, ...] = (
 )
 
 TeamKey = tuple[str, str]  # (source attribute, source key)
+
+# The before/after value of a membership change: one shared, never-mutated dict per role the sync
+# writes (a first sync has hundreds of thousands of them; the change log encodes each only once).
+ROLE_VALUES: dict[str, dict[str, str]] = {role.value: {"role": role.value} for role in TeamRole}
+
+
+def role_value(role: str) -> dict[str, str]:
+    """The change value of `role` (one the platform gave and the sync does not write included)."""
+    return ROLE_VALUES.get(role) or {"role": role}
 
 
 # The values below are NamedTuples: immutable like frozen dataclasses, made in a third of the time

@@ -6,17 +6,13 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sync.core.changes import Change, MembershipAdd, NewTeam, TeamKey, numeric_first
+from sync.core.changes import ROLE_VALUES, Change, MembershipAdd, NewTeam, TeamKey, numeric_first, role_value
 from sync.core.directory import Directory, DirectoryTeam, DirectoryUser
 from sync.core.rules import DesiredState, DesiredTeam, unique_names
 from sync.core.states import ChangeAction, ChangeEntity, TeamRole
 
-# One shared, never-mutated {"role": ...} per role: a big first sync has hundreds of thousands.
-_ROLES: dict[str, dict[str, str]] = {role: {"role": role} for role in TeamRole}
-
-
-def _role(role: str) -> dict[str, str]:
-    return _ROLES[role]
+# Plain strings in the plan (a TeamRole is hashed and turned into text slower, per membership).
+MEMBER, LEAD = TeamRole.MEMBER.value, TeamRole.LEAD.value
 
 
 @dataclass(frozen=True)
@@ -73,7 +69,9 @@ def plan_teams(
         adds.extend([MembershipAdd(key, pid, target[pid]) for pid in pids])
         changes.extend(
             [
-                Change(membership, added, f"{name} / {email.get(pid, pid)}", pid, None, _ROLES[target[pid]])
+                Change(
+                    membership, added, f"{name} / {email.get(pid, pid)}", pid, None, ROLE_VALUES[target[pid]]
+                )
                 for pid in pids
             ]
         )
@@ -96,9 +94,9 @@ def plan_teams(
 
     will_exist = set(final_pid_to_user)
     for key, (want, name) in wanted.items():
-        target: dict[str, str] = dict.fromkeys(want.members, TeamRole.MEMBER)
+        target: dict[str, str] = dict.fromkeys(want.members, MEMBER)
         if want.leads:
-            target.update(dict.fromkeys(want.leads, TeamRole.LEAD))
+            target.update(dict.fromkeys(want.leads, LEAD))
         # Only users that will exist can be members (a create may have been refused).
         if not (want.members <= will_exist and want.leads <= will_exist):
             for pid in [pid for pid in target if pid not in will_exist]:
@@ -143,7 +141,7 @@ def plan_teams(
                         ChangeAction.REMOVE,
                         f"{name} / {users_by_id[user_id].email}",
                         member_pid,
-                        _role(role),
+                        role_value(role),
                         None,
                     )
                 )
@@ -156,8 +154,8 @@ def plan_teams(
                         ChangeAction.UPDATE,
                         f"{name} / {users_by_id[user_id].email}",
                         member_pid,
-                        _role(role),
-                        _role(target[member_pid]),
+                        role_value(role),
+                        role_value(target[member_pid]),
                     )
                 )
                 counts["teams_updated"] += 1

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlmodel import Session
 
 from storage.models import OutboxEmail, RunChange, RunWarning, Team, TeamMember, User, table
+from sync.core.changes import ROLE_VALUES
 from sync.core.plan import Plan
 from sync.core.states import UserStatus
 from sync.mail.texts import welcome_message
@@ -456,18 +457,32 @@ def _apply_memberships(
         .values(role=bindparam("_r")),
         [{"_t": tid, "_u": uid, "_r": role} for tid, uid, role in plan.membership_roles],
     )
-    rows = (
-        (team_ids[team], user_ids[pid], str(role))
-        for team, pid, role in plan.membership_adds
-        if team in team_ids and pid in user_ids
-    )
+    rows: list[tuple[int, int, str]] = []
+    team: tuple[str, str] | None = None
+    team_id: int | None = None
+    for add_team, pid, role in plan.membership_adds:  # each team's adds come together
+        if add_team is not team:
+            team, team_id = add_team, team_ids.get(add_team)
+        user_id = user_ids.get(pid)
+        if team_id is not None and user_id is not None:
+            rows.append((team_id, user_id, str(role)))
     _insert_values(session, members_t, ("team_id", "user_id", "role"), rows)
 
 
 def log_run(session: Session, plan: Plan, run_id: int) -> None:
     """The log half of `apply_plan`: the run's change log and warnings."""
+    # The role values of membership changes are shared (ROLE_VALUES): each is encoded once.
+    encoded = {id(value): _json_text(value) for value in ROLE_VALUES.values()}
     rows = (
-        (run_id, str(entity), str(action), key, personio_id, _json_text(before), _json_text(after))
+        (
+            run_id,
+            str(entity),
+            str(action),
+            key,
+            personio_id,
+            encoded.get(id(before)) or _json_text(before),
+            encoded.get(id(after)) or _json_text(after),
+        )
         for entity, action, key, personio_id, before, after in plan.changes
     )
     names = ("run_id", "entity", "action", "key", "personio_id", "before", "after")

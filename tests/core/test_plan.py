@@ -214,6 +214,26 @@ def test_deactivated_users_leave_managed_teams() -> None:
     assert plan.membership_removes == ((50, 4),)
 
 
+def test_a_role_the_platform_gave_in_a_managed_team_becomes_the_role_personio_says() -> None:
+    users = [
+        make_user(3, "first1.last1@example.com", personio_id="1", source="personio"),
+        make_user(4, "first2.last2@example.com", personio_id="2", source="personio"),
+    ]
+    teams = [make_team(50, "Department IT", "department", "10", {3: "coach", 4: "coach"})]
+    plan = plan_for(
+        [make_employee(1, department=(10, "IT")), make_employee(2, department=(10, "IT"), status="inactive")],
+        directory(users, teams),
+        settings(team_attributes=("department",), sync_job_title=False),
+    )
+    assert plan.membership_roles == ((50, 3, "member"),)
+    assert plan.membership_removes == ((50, 4),)
+    memberships = {(c.action, c.key): (c.before, c.after) for c in plan.changes if c.entity == "membership"}
+    assert memberships == {
+        ("update", "Department IT / first1.last1@example.com"): ({"role": "coach"}, {"role": "member"}),
+        ("remove", "Department IT / first2.last2@example.com"): ({"role": "coach"}, None),
+    }
+
+
 def test_second_plan_after_applying_is_empty() -> None:
     users = [
         make_user(
