@@ -35,7 +35,7 @@ postgres:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy --explicit-package-bases sync storage screens dashboard.py
+	$(VENV)/bin/mypy --explicit-package-bases sync storage screens dashboard.py bench sandbox
 	$(VENV)/bin/lint-imports
 
 test: $(STAMP) chromium postgres lint

@@ -24,10 +24,11 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.one_size import REPEATS
 from bench.sandbox import CLIENT_ID, CLIENT_SECRET, ROOT, start_sandbox
 
 POSTGRES_SERVER_URL = os.environ.get(
@@ -67,7 +68,11 @@ def measure(employees: int, engine: str) -> dict[str, Any]:
         workdir = Path(tmp)
         sandbox, base_url = start_sandbox(employees, workdir)
         try:
-            with database(engine, workdir, "app") as db_url, database(engine, workdir, "floor") as floor_url:
+            with ExitStack() as databases:
+                # A fresh database for each initial run and for each raw write (the floor).
+                tries = range(REPEATS)
+                db_urls = [databases.enter_context(database(engine, workdir, f"app{i}")) for i in tries]
+                floor_urls = [databases.enter_context(database(engine, workdir, f"floor{i}")) for i in tries]
                 env = {
                     **os.environ,
                     "DATA_DIR": str(workdir),
@@ -92,10 +97,8 @@ def measure(employees: int, engine: str) -> dict[str, Any]:
                         CLIENT_ID,
                         "--client-secret",
                         CLIENT_SECRET,
-                        "--db-url",
-                        db_url,
-                        "--floor-db-url",
-                        floor_url,
+                        *(f"--db-url={url}" for url in db_urls),
+                        *(f"--floor-db-url={url}" for url in floor_urls),
                     ],
                     cwd=ROOT,
                     env=env,

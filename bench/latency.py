@@ -156,18 +156,22 @@ def measure_changes(
                 latencies[pid] = now - started
                 del wanted[pid]
 
+    def settled() -> bool:
+        poll()
+        return not wanted
+
     for person_id in people:
         name = f"Bench{round_no}x{person_id}"
         admin.patch(f"/employees/{person_id}", json={"last_name": name}).raise_for_status()
         wanted[str(person_id)] = (name, time.monotonic())
         if scenario.interval is None:
-            _wait(lambda: (poll(), not wanted)[1], f"change of {person_id} in the directory")
+            _wait(settled, f"change of {person_id} in the directory")
         else:
             until = time.monotonic() + scenario.interval
             while time.monotonic() < until:
                 poll()
                 time.sleep(POLL_SECONDS)
-    _wait(lambda: (poll(), not wanted)[1], "every change in the directory")
+    _wait(settled, "every change in the directory")
     return [latencies[str(p)] for p in people]
 
 

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import httpx
 from sqlalchemy import create_engine, func, text, update
@@ -109,9 +110,7 @@ def set_up(url: str, base_url: str, credentials: list[tuple[str, str]]) -> None:
     engine = make_engine(url)
     # The owners never log in here: one real hash for all, instead of 0.75 s of argon2 per org.
     owner_hash = hash_password("bench-password")
-    real_hash = organizations.hash_password
-    organizations.hash_password = lambda _password: owner_hash  # type: ignore[assignment]
-    try:
+    with patch.object(organizations, "hash_password", lambda _password: owner_hash):
         for n, (client_id, secret) in enumerate(credentials):
             org = organizations.create_organization(
                 engine,
@@ -129,8 +128,6 @@ def set_up(url: str, base_url: str, credentials: list[tuple[str, str]]) -> None:
                 base_url=base_url,
                 team_attributes=["department", "supervisor"],
             )
-    finally:
-        organizations.hash_password = real_hash  # type: ignore[assignment]
     due = utcnow() - timedelta(minutes=1)
     with write_session(engine) as session:
         session.execute(update(Integration).values(state=IntegrationState.ACTIVE, next_run_at=due))
