@@ -46,7 +46,7 @@ def _memberships(session: Session, org_id: int) -> dict[int, dict[int, str]]:
     The database lists each team's members and leads as two strings of ids (one row per team, not
     one per membership: at 100,000 employees that is half a million rows fewer to turn into Python
     objects). A team whose count does not add up has a role the sync does not write (the platform
-    may use others): its memberships are read row by row.
+    may use others): those memberships are read row by row.
     """
     members_t, teams_t = table(TeamMember), table(Team)
 
@@ -61,17 +61,17 @@ def _memberships(session: Session, org_id: int) -> dict[int, dict[int, str]]:
         .group_by(teams_t.c.id)  # the order the teams are read in (SQLite then needs no sort)
     ).all()
     teams: dict[int, dict[int, str]] = {}
-    other_roles: list[int] = []
+    other_roles = False
     for team_id, member_ids, lead_ids, count in rows:
         team = teams[team_id] = dict.fromkeys(_ids(member_ids), TeamRole.MEMBER.value)
         team.update(dict.fromkeys(_ids(lead_ids), TeamRole.LEAD.value))
-        if len(team) != count:
-            other_roles.append(team_id)
+        other_roles = other_roles or len(team) != count
     if other_roles:
+        usual = (TeamRole.MEMBER.value, TeamRole.LEAD.value)
         for team_id, user_id, role in session.execute(
-            select(members_t.c.team_id, members_t.c.user_id, members_t.c.role).where(
-                members_t.c.team_id.in_(other_roles)
-            )
+            select(members_t.c.team_id, members_t.c.user_id, members_t.c.role)
+            .join(teams_t, teams_t.c.id == members_t.c.team_id)
+            .where(teams_t.c.org_id == org_id, members_t.c.role.not_in(usual))
         ):
             teams[team_id][user_id] = role
     return teams
