@@ -33,7 +33,7 @@ from sync.accounts.organizations import create_organization
 from sync.core.employees import SYNC_ATTRIBUTES
 from sync.core.plan import Plan
 from sync.core.settings import TEAM_ATTRIBUTES
-from sync.integration.apply import apply_directory, log_run
+from sync.integration.apply import apply_directory, log_run, supervisors_first
 from sync.integration.settings import save_settings, settings_of
 from sync.integration.source import fetch_source, paused_gc, plan_source
 
@@ -239,29 +239,22 @@ def _rows_written(
 def _supervisors_before_reports(
     columns: tuple[str, ...], users: list[tuple[Any, ...]]
 ) -> tuple[list[tuple[Any, ...]], list[tuple[int, int]]]:
-    """The users in an order where each supervisor comes before their reports, and the
-    (supervisor id, user id) links that close a loop (written as NULL, then updated)."""
+    """The users in the order a run inserts them (`supervisors_first`), and the (supervisor id,
+    user id) links that close a loop (written as NULL, then updated, as a run does)."""
     id_at, sup_at = columns.index("id"), columns.index("supervisor_id")
-    by_id = {row[id_at]: row for row in users}
-    placed: set[int] = set()
+    by_key = {str(row[id_at]): row for row in users}
+    supervisor_of = {key: str(row[sup_at]) for key, row in by_key.items() if row[sup_at] is not None}
+    order = supervisors_first(list(by_key), supervisor_of)
+    position = {key: i for i, key in enumerate(order)}
     ordered: list[tuple[Any, ...]] = []
     loops: list[tuple[int, int]] = []
-    for row in users:
-        chain: list[tuple[Any, ...]] = []
-        seen: set[int] = set()
-        current: tuple[Any, ...] | None = row
-        while current is not None and current[id_at] not in placed and current[id_at] not in seen:
-            seen.add(current[id_at])
-            chain.append(current)
-            supervisor = current[sup_at]
-            current = by_id.get(supervisor) if supervisor is not None else None
-        if current is not None and current[id_at] in seen:  # a loop: its last link waits
-            last = chain[-1]
-            loops.append((last[sup_at], last[id_at]))
-            chain[-1] = tuple(None if i == sup_at else v for i, v in enumerate(last))
-        for user in reversed(chain):
-            placed.add(user[id_at])
-            ordered.append(user)
+    for key in order:
+        row = by_key[key]
+        supervisor = supervisor_of.get(key)
+        if supervisor in position and position[supervisor] > position[key]:  # not written yet
+            loops.append((row[sup_at], row[id_at]))
+            row = tuple(None if i == sup_at else value for i, value in enumerate(row))
+        ordered.append(row)
     return ordered, loops
 
 
