@@ -36,6 +36,11 @@ def in_id_order(pids: Iterable[str], rank: dict[str, int]) -> list[str]:
         return sorted(pids, key=numeric_first)
 
 
+def _by_personio_id(members: dict[int, str], pid_of_user: dict[int, str | None]) -> dict[str | None, str]:
+    """A team's {user id: role} keyed by Personio id instead (C loops, no Python one per member)."""
+    return dict(zip(map(pid_of_user.get, members), members.values(), strict=True))
+
+
 def plan_teams(
     desired: DesiredState,
     directory: Directory,
@@ -128,8 +133,7 @@ def plan_teams(
             )
             counts["teams_updated"] += 1
         have: dict[int, str] = current.members  # read only
-        as_pids = dict(zip(map(pid_of_user.get, have), have.values(), strict=True))  # C loops, no Python one
-        if deactivated_ids.isdisjoint(have) and as_pids == target:
+        if deactivated_ids.isdisjoint(have) and _by_personio_id(have, pid_of_user) == target:
             continue  # the usual case: nobody joins, leaves or changes role
         for user_id, role in sorted(have.items()):
             member_pid = pid_of_user.get(user_id)
