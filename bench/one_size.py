@@ -4,11 +4,12 @@
         --db-url URL [--db-url URL ...] --floor-db-url URL [--floor-db-url URL ...]
 
 Prints one JSON object: phase times (fetch, plan, apply, log) of the fastest initial sync (one per
-fresh database given) and of the fastest of three no-op runs after it, peak memory (max RSS), SQL
-statement counts, and the two floors: the fastest of three bare downloads (httpx, orjson, taken in
-turn with the no-op runs), and the fastest raw write of the very rows the initial run wrote into
-the same tables of an empty database (one per --floor-db-url) with the database's own driver
-(`schema_write_floor`).
+fresh database given), of the first no-op run after it (which compares everything) and of the
+fastest of three no-op runs after that (which find nothing changed and skip planning), peak
+memory (max RSS), SQL statement counts, and the two floors: the fastest of four bare downloads
+(httpx, orjson, taken in turn with the no-op runs), and the fastest raw write of the very rows the
+initial run wrote into the same tables of an empty database (one per --floor-db-url) with the
+database's own driver (`schema_write_floor`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sync.core.settings import TEAM_ATTRIBUTES
 from sync.integration.apply import apply_directory, log_run, supervisors_first
 from sync.integration.settings import save_settings, settings_of
 from sync.integration.source import fetch_source, paused_gc, plan_source
+from sync.integration.unchanged import remember_unchanged
 
 REPEATS = 3  # no-op runs and bare downloads per size: the fastest of each counts
 
@@ -84,6 +86,7 @@ def one_run(engine: Engine, org_id: int, counter: StatementCounter) -> dict[str,
         with timed(phases, "log"), paused_gc():
             assert run_id is not None
             log_run(session, plan, run_id)
+            remember_unchanged(session, org_id, plan)
             finished = session.get(Run, run_id)
             assert finished is not None
             finished.status, finished.finished_at = "succeeded", utcnow()
@@ -295,10 +298,13 @@ def main() -> None:
     peak_initial = peak_rss_mib()  # the peak of one initial run (the others reuse freed memory)
     initials += [(url, *initial_run(url, args)) for url in others]
     url, engine, org_id, counter, initial = min(initials, key=lambda i: float(i[4]["phases"]["total"]))
-    # A no-op run and a bare download can be repeated: the best of a few, alternating, so that a
-    # noisy neighbour on the machine does not decide the ratio.
+    # The first no-op run after the initial one compares everything (and remembers that nothing
+    # changed); the ones after it find the same answer and directory and skip planning. Those
+    # and a bare download can be repeated: the best of a few, alternating, so that a noisy
+    # neighbour on the machine does not decide the ratio.
+    downloads = [download_floor(args)]
+    first_noop = one_run(engine, org_id, counter)
     noops: list[dict[str, Any]] = []
-    downloads: list[float] = []
     for _ in range(REPEATS):
         noops.append(one_run(engine, org_id, counter))
         downloads.append(download_floor(args))
@@ -309,6 +315,7 @@ def main() -> None:
     result = {
         "employees": args.employees,
         "initial": initial,
+        "first_noop": first_noop,
         "noop": min(noops, key=lambda run: float(run["phases"]["total"])),
         "peak_rss_mib": peak_initial,
         "peak_rss_mib_after_noop": peak_rss_mib(),

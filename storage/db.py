@@ -203,6 +203,11 @@ def _v5_run_details_pruned(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE run ADD COLUMN details_pruned_after_days INTEGER"))
 
 
+def _v6_unchanged_plans(conn: Connection) -> None:
+    """UnchangedPlan: a run that would change nothing skips planning (sync/integration/unchanged.py)."""
+    models.table(models.UnchangedPlan).create(conn, checkfirst=True)
+
+
 def _v3_dashboard_sessions(conn: Connection) -> None:
     """DashboardSession: sign-ins that survive a reload (only the token's hash is stored)."""
     models.table(models.DashboardSession).create(conn, checkfirst=True)  # with its indexes
@@ -245,6 +250,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (3, _v3_dashboard_sessions),
     (4, _v4_webhooks),
     (5, _v5_run_details_pruned),
+    (6, _v6_unchanged_plans),
 ]
 SCHEMA_VERSION = max(version for version, _step in MIGRATIONS)
 

@@ -211,6 +211,19 @@ class RunWarning(SQLModel, table=True):
     reason: str
 
 
+class UnchangedPlan(SQLModel, table=True):
+    """An organization's last plan that found nothing to change, and what it was planned from
+    (migration 6; sync/integration/unchanged.py). A run that fetches the same answer from Personio
+    with the same settings and rules, and finds the same directory, has nothing to change either."""
+
+    org_id: int = Field(foreign_key="organization.id", primary_key=True)
+    source_key: str  # SHA-256 of Personio's answer, the sync settings and the rules' code
+    directory_digest: str  # SHA-256 of the directory as the plan read it
+    # the plan's warnings, counts and active users before and after (what a run records)
+    outcome: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    recorded_at: datetime
+
+
 class OutboxEmail(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     org_id: Optional[int] = Field(default=None, foreign_key="organization.id", index=True)

@@ -44,3 +44,6 @@ class DirectoryTeam:
 class Directory:
     users: tuple[DirectoryUser, ...]
     teams: tuple[DirectoryTeam, ...]
+    # The SHA-256 of the rows the snapshot was read from (`sync.integration.snapshot`); "" when the
+    # directory was made some other way. The same digest means the same directory.
+    digest: str = field(default="", compare=False)

@@ -42,6 +42,9 @@ class Plan:
     counts: dict[str, int] = field(default_factory=dict)
     active_synced_before: int = 0
     active_after: int = 0
+    # An empty plan's (source key, directory digest): what it was made from, for a later run that
+    # finds the same to skip planning (sync/integration/unchanged.py). None: not to be remembered.
+    unchanged_from: tuple[str, str] | None = None
 
     @property
     def is_empty(self) -> bool:

@@ -39,6 +39,7 @@ from sync.integration.source import (
     plan_source,
     warnings_json,
 )
+from sync.integration.unchanged import remember_unchanged
 
 log = logging.getLogger("sync.runner")
 
@@ -193,6 +194,7 @@ def _apply_and_record(
             session.add(run)
             integration = session.exec(select(Integration).where(Integration.org_id == org.id)).one()
             record_success(session, run=run, integration=integration)
+            remember_unchanged(session, org.id, plan)
     except _SafetyStop:
         assert failure is not None
         return _record_failure(engine, run_id, worker_id, failure[0], would_deactivate=failure[1])

@@ -25,6 +25,7 @@ from sync.core.settings import TEAM_ATTRIBUTES, SyncSettings
 from sync.core.states import RunStatus
 from sync.integration.settings import credentials
 from sync.integration.snapshot import load_directory
+from sync.integration.unchanged import source_key, unchanged_plan
 from sync.personio.client import FetchProgress, PersonioClient
 from sync.personio.pacing import host_rate_limit_per_minute, rate_limit_per_minute
 
@@ -40,6 +41,7 @@ class Source:
     employees: list[Employee]
     skipped: list[SkippedRecord]
     present_attributes: frozenset[str] | None = None
+    digest: str = ""  # of Personio's answer (`FetchResult.digest`); "" when not fetched from Personio
 
 
 def load_integration(session: Session, org_id: int) -> tuple[Integration, Organization]:
@@ -141,16 +143,28 @@ def fetch_source(
         employees=result.employees,
         skipped=list(result.skipped),
         present_attributes=result.present_attributes,
+        digest=result.digest,
     )
 
 
 def plan_source(source: Source, session: Session, org_id: int, settings: SyncSettings) -> Plan:
-    """The plan for this organization's directory as it is in `session`."""
+    """The plan for this organization's directory as it is in `session`.
+
+    When Personio returned the same as for the organization's last plan that changed nothing, and
+    the directory is the same as then, that plan is the answer (`sync.integration.unchanged`).
+    """
+    key = source_key(source.digest, settings)
+    if key is not None and (remembered := unchanged_plan(session, org_id, key)) is not None:
+        return remembered
     with paused_gc():
         desired = desired_state(source.employees, settings, present_attributes=source.present_attributes)
         if source.skipped:
             desired = replace(desired, warnings=tuple(source.skipped) + desired.warnings)
-        return make_plan(desired, load_directory(session, org_id), settings)
+        directory = load_directory(session, org_id)
+        plan = make_plan(desired, directory, settings)
+    if key is not None and plan.is_empty:
+        plan = replace(plan, unchanged_from=(key, directory.digest))
+    return plan
 
 
 def team_names_per_attribute(employees: list[Employee], settings: SyncSettings) -> dict[str, list[str]]:

@@ -14,6 +14,7 @@ against; a fetch may be abandoned through a stop event, checked between chunks, 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import random
 import re
@@ -25,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from queue import SimpleQueue
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 
@@ -70,11 +71,10 @@ from sync.personio.parsing import (
     EmployeesPage,
     MalformedResponse,
     check_required,
-    decode_json,
     error_message,
-    parse_auth_answer,
-    parse_employees_page,
     parse_records,
+    read_auth_answer,
+    read_employees_page,
     record_id,
     says_authorization_invalid,
 )
@@ -126,6 +126,9 @@ class FetchResult:
     pages: int  # pages of the listing that was returned
     requests: int  # every HTTP request this fetch sent, sign-in and retries included
     auth_calls: int  # POST /v1/auth requests this fetch sent
+    # SHA-256 over the pages' own digests, in order: the same listing, byte for byte, gives the
+    # same digest (a run then knows Personio returned exactly what it returned last time).
+    digest: str = ""
 
 
 RateLimitSetting = RateLimit | None  # None: no pacing (the caller decides, see pacing.rate_limit_per_minute)
@@ -292,7 +295,7 @@ class PersonioClient:
         self._budget = self._new_budget(stop)
         self._owner = threading.current_thread()
         with HangUpOnStop(stop, self._connection.current):
-            employees, skipped, present, pages = self._listing(wanted)
+            employees, skipped, present, pages, digest = self._listing(wanted)
         if employees or skipped:
             check_required(required_keys, present)
         logger.info(
@@ -311,13 +314,14 @@ class PersonioClient:
             pages=pages,
             requests=self._requests,
             auth_calls=self._auth_calls,
+            digest=digest,
         )
 
     # -- pagination ---------------------------------------------------------------------------
 
     def _listing(
         self, attributes: Sequence[str]
-    ) -> tuple[list[Employee], list[SkippedRecord], frozenset[str], int]:
+    ) -> tuple[list[Employee], list[SkippedRecord], frozenset[str], int, str]:
         """The listing; pages that do not fit together are read once more, then invalid_response."""
         try:
             return self._list_employees(attributes)
@@ -333,18 +337,19 @@ class PersonioClient:
 
     def _list_employees(
         self, attributes: Sequence[str]
-    ) -> tuple[list[Employee], list[SkippedRecord], frozenset[str], int]:
+    ) -> tuple[list[Employee], list[SkippedRecord], frozenset[str], int, str]:
         """Every employee, page by page (`offset += limit` until `total_elements`).
 
         The next page is requested (in one helper thread, one request at a time, as before) while
         this one is parsed: parsing then costs no time of its own, it happens while Personio
         prepares the next answer. At most two pages of raw JSON are held, never the whole listing.
-        Returns (employees, skipped records, attribute keys seen, pages).
+        Returns (employees, skipped records, attribute keys seen, pages, the listing's digest).
         """
         employees: list[Employee] = []
         skipped: list[SkippedRecord] = []
         present: set[str] = set()
         seen: set[str] = set()
+        listing = hashlib.sha256()
         total: int | None = None
         offset = pages = received = 0
         self._budget.fetched, self._budget.total = 0, None
@@ -355,6 +360,7 @@ class PersonioClient:
                     page = self._await(pending)
                     pending = None
                     pages += 1
+                    listing.update(page.digest)
                     if total is None:
                         total = page.total
                         self._check_total(total)
@@ -376,13 +382,13 @@ class PersonioClient:
                 if pending is not None:  # left early: the page asked for ahead is not wanted
                     with contextlib.suppress(Exception):
                         self._await(pending)
-        return employees, skipped, frozenset(present), pages
+        return employees, skipped, frozenset(present), pages, listing.hexdigest()
 
     def _page(self, attributes: Sequence[str], offset: int) -> EmployeesPage:
         params = httpx.QueryParams(
             [("limit", PAGE_SIZE), ("offset", offset), *(("attributes[]", key) for key in attributes)]
         )
-        return self._call("GET", EMPLOYEES_PATH, params=params, parse=parse_employees_page)
+        return self._call("GET", EMPLOYEES_PATH, params=params, parse=read_employees_page)
 
     def _await(self, pending: Future[T]) -> T:
         """The result of a request made in the helper thread; meanwhile its progress reports reach
@@ -452,7 +458,7 @@ class PersonioClient:
         method: str,
         path: str,
         *,
-        parse: Callable[[Any], T],
+        parse: Callable[[bytes], T],
         params: httpx.QueryParams | None = None,
         json_body: Mapping[str, str] | None = None,
         authorized: bool = True,
@@ -476,7 +482,7 @@ class PersonioClient:
                     )
                     continue
                 self._raise_for_status(response, path, authorized=authorized)
-                result = parse(decode_json(response.content))
+                result = parse(response.content)
             except MalformedResponse as bad:
                 if refetched:
                     raise unreadable_twice(self._redact(bad.reason)) from None
@@ -583,7 +589,7 @@ class PersonioClient:
         self._report("auth", "Signing in to Personio")
         body = {"client_id": self._client_id, "client_secret": self._client_secret.value}
         token, expires_in = self._call(
-            "POST", AUTH_PATH, json_body=body, parse=parse_auth_answer, authorized=False
+            "POST", AUTH_PATH, json_body=body, parse=read_auth_answer, authorized=False
         )
         self._token = _Secret(token)
         self._token_expires_at = time.monotonic() + max(expires_in - TOKEN_REFRESH_MARGIN, expires_in / 2)

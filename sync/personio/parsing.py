@@ -15,9 +15,10 @@ some is kept and gets a warning; an email that held any is made invalid (see `_e
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -50,6 +51,9 @@ class EmployeesPage:
     records: list[Any]
     total: int  # metadata.total_elements
     limit: int | None  # the page size Personio says it used
+    # SHA-256 of the answer as it came (`read_employees_page`): a listing whose every page is the
+    # same, byte for byte, as at an earlier fetch returned the same employees.
+    digest: bytes = b""
 
 
 class MalformedResponse(ValueError):
@@ -312,6 +316,17 @@ def parse_auth_answer(payload: Any) -> tuple[str, float]:
     if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or expires_in <= 0:
         expires_in = DEFAULT_TOKEN_SECONDS
     return token.strip(), float(expires_in)
+
+
+def read_auth_answer(content: bytes) -> tuple[str, float]:
+    """`parse_auth_answer` of a raw sign-in answer."""
+    return parse_auth_answer(decode_json(content))
+
+
+def read_employees_page(content: bytes) -> EmployeesPage:
+    """`parse_employees_page` of a raw answer, with the answer's SHA-256 (`EmployeesPage.digest`)."""
+    page = parse_employees_page(decode_json(content))
+    return replace(page, digest=hashlib.sha256(content).digest())
 
 
 def parse_employees_page(payload: Any) -> EmployeesPage:

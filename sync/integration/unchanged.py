@@ -1,0 +1,119 @@
+"""Runs that would change nothing skip planning.
+
+A plan is a pure function of what Personio returned, the sync settings, the rules' code and the
+directory (`sync.core.plan`). When a run's plan found nothing to change, the run remembers what it
+was planned from: the SHA-256 of Personio's answer (every page as it came, `FetchResult.digest`)
+with the settings and the code of the modules that decide (`source_key`), and the digest of the
+directory as the plan read it (`Directory.digest`). A later run or Test that fetches the same answer
+reads only the directory's digest; when that is the same too, its plan is the remembered one (no
+change, the same warnings and counts) and making it again is skipped. Anything else, a changed
+employee, setting, rule or directory row, plans in full as before.
+
+The directory digest of a skipped plan may be read before the run's own transaction: nothing is
+written then, and a change made in the directory meanwhile is the next run's, as it would be for a
+change made just after the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import orjson
+from sqlmodel import Session
+
+from storage.clock import utcnow
+from storage.models import UnchangedPlan
+from sync.core import changes, directory, employees, plan, plan_teams, rules, settings, states, text
+from sync.core.changes import empty_counts
+from sync.core.employees import SkippedRecord
+from sync.core.plan import Plan
+from sync.core.settings import SyncSettings
+from sync.integration import snapshot
+from sync.personio import parsing
+
+# The code a plan depends on: Personio's answer -> employees -> desired state, rows -> directory,
+# both -> plan. A change to any of these files (a new rule, a fix) plans everything once more.
+DECIDING_MODULES: tuple[ModuleType, ...] = (
+    parsing,
+    employees,
+    rules,
+    settings,
+    states,
+    text,
+    snapshot,
+    directory,
+    changes,
+    plan,
+    plan_teams,
+)
+
+
+@cache
+def rules_version() -> str:
+    """The SHA-256 of the deciding modules' source files (and of this one)."""
+    sha = hashlib.sha256()
+    for module in sorted(DECIDING_MODULES, key=lambda m: m.__name__):
+        sha.update(module.__name__.encode())
+        sha.update(Path(str(module.__file__)).read_bytes())
+    sha.update(Path(__file__).read_bytes())
+    return sha.hexdigest()
+
+
+def source_key(listing_digest: str, sync_settings: SyncSettings) -> str | None:
+    """What a plan was made from, short of the directory: Personio's answer, the settings, the rules.
+
+    None for an answer without a digest (a source made without the Personio client).
+    """
+    if not listing_digest:
+        return None
+    parts = {"rules": rules_version(), "personio": listing_digest, "settings": asdict(sync_settings)}
+    return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def unchanged_plan(session: Session, org_id: int, key: str) -> Plan | None:
+    """The remembered plan when it was made from `key` and the directory is still the one it read."""
+    remembered = session.get(UnchangedPlan, org_id)
+    if remembered is None or remembered.source_key != key:
+        return None
+    if snapshot.directory_digest(session, org_id) != remembered.directory_digest:
+        return None
+    return _plan_of(remembered.outcome)
+
+
+def remember_unchanged(session: Session, org_id: int, made: Plan) -> None:
+    """Remember a plan that changes nothing (`Plan.unchanged_from` set), in the caller's transaction."""
+    if made.unchanged_from is None or not made.is_empty:
+        return
+    key, directory_digest = made.unchanged_from
+    remembered = session.get(UnchangedPlan, org_id) or UnchangedPlan(
+        org_id=org_id, source_key=key, directory_digest=directory_digest, recorded_at=utcnow()
+    )
+    remembered.source_key, remembered.directory_digest = key, directory_digest
+    remembered.outcome = _outcome_of(made)
+    remembered.recorded_at = utcnow()
+    session.add(remembered)
+
+
+def _outcome_of(made: Plan) -> dict[str, Any]:
+    return {
+        "warnings": [[w.personio_id, w.reason] for w in made.warnings],
+        "counts": made.counts,
+        "active_synced_before": made.active_synced_before,
+        "active_after": made.active_after,
+    }
+
+
+def _plan_of(outcome: dict[str, Any]) -> Plan | None:
+    """The remembered plan; None for an outcome this version cannot read (it then plans in full)."""
+    try:
+        warnings = tuple(SkippedRecord(pid, str(reason)) for pid, reason in outcome["warnings"])
+        counts = {**empty_counts(), **{str(k): int(v) for k, v in outcome["counts"].items()}}
+        before, after = int(outcome["active_synced_before"]), int(outcome["active_after"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return Plan(warnings=warnings, counts=counts, active_synced_before=before, active_after=after)
