@@ -119,10 +119,15 @@ class ConnectionInUse:
 
     def __init__(self) -> None:
         self._stream: Any = None
+        # Set each time a request has gone out whole (`sent`): the fetch clears it before asking
+        # for the next page in its helper thread, and waits for it before parsing the page it has.
+        self.sent = threading.Event()
 
     def trace(self, event: str, info: Mapping[str, Any]) -> None:
         if event in self._EVENTS and info.get("return_value") is not None:
             self._stream = info["return_value"]
+        elif event.endswith("send_request_body.complete"):
+            self.sent.set()
 
     def current(self) -> socket.socket | None:
         sock = self._stream.get_extra_info("socket") if self._stream is not None else None

@@ -86,6 +86,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)  # per read; each request al
 AUTH_PATH = "/v1/auth"
 EMPLOYEES_PATH = "/v1/company/employees"
 REPORT_POLL_SECONDS = 0.2  # how often progress from the page-reading thread is passed on
+SEND_WAIT_SECONDS = 0.05  # at most this long for the next page's request to go out before parsing
 TOKEN_REFRESH_MARGIN = 60.0  # sign in again a minute before the token runs out
 
 
@@ -370,7 +371,11 @@ class PersonioClient:
                     step = _page_step(page, offset, total, seen)
                     offset += step
                     if offset < total:
+                        self._connection.sent.clear()
                         pending = pages_ahead.submit(self._page, attributes, offset)
+                        # Parsing holds the interpreter lock for a few milliseconds, as long as the
+                        # helper would wait for it before sending: the request goes out first.
+                        self._connection.sent.wait(SEND_WAIT_SECONDS)
                     page_employees, page_skipped, page_present = parse_records(page.records)
                     employees.extend(page_employees)
                     skipped.extend(page_skipped)
