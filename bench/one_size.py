@@ -37,7 +37,7 @@ from sync.core.settings import TEAM_ATTRIBUTES
 from sync.integration.apply import apply_directory, log_run, supervisors_first
 from sync.integration.settings import save_settings, settings_of
 from sync.integration.source import fetch_source, paused_gc, plan_source
-from sync.integration.unchanged import remember_unchanged
+from sync.integration.unchanged import DigestWhileFetching, remember_unchanged
 
 REPEATS = 3  # no-op runs and bare downloads per size: the fastest of each counts
 
@@ -69,7 +69,7 @@ def one_run(engine: Engine, org_id: int, counter: StatementCounter) -> dict[str,
         integration = session.exec(select(Integration).where(Integration.org_id == org_id)).one()
         settings = settings_of(integration)
     before = counter.count
-    with timed(phases, "fetch"):
+    with timed(phases, "fetch"), DigestWhileFetching(engine, org_id) as early:
         source = fetch_source(integration, settings, on_progress=None, client_factory=None)
     with write_session(engine) as session:
         run = Run(org_id=org_id, trigger="manual", status="running", queued_at=utcnow(), started_at=utcnow())
@@ -78,7 +78,7 @@ def one_run(engine: Engine, org_id: int, counter: StatementCounter) -> dict[str,
         run_id = run.id
     with write_session(engine) as session:
         with timed(phases, "plan"):
-            plan: Plan = plan_source(source, session, org_id, settings)
+            plan: Plan = plan_source(source, session, org_id, settings, early=early)
         with timed(phases, "apply"), paused_gc():
             apply_directory(
                 session, plan, org_id=org_id, org_name="Bench", run_id=run_id, language="en", now=utcnow()

@@ -82,7 +82,9 @@ def apply_directory(
     _rename_teams(session, plan.team_renames)
     linked = _insert_users(session, plan, org_id=org_id, language=language, now=now)
     _update_users(session, plan, now=now)
-    user_ids = _user_ids_by_pid(session, org_id)
+    # Every linked user's id (100,000 rows at 100,000 employees): read only when a link or a
+    # membership is to be written.
+    user_ids = _user_ids_by_pid(session, org_id) if plan.supervisors or plan.membership_adds else {}
     _set_supervisors(session, plan, user_ids, now=now, linked=linked)
     team_ids = _insert_teams(session, plan, org_id=org_id, now=now)
     _apply_memberships(session, plan, user_ids, team_ids)
@@ -432,6 +434,8 @@ def _insert_teams(session: Session, plan: Plan, *, org_id: int, now: datetime) -
         for t in plan.new_teams
     ]
     _insert(session, teams_t, rows)
+    if not plan.membership_adds:  # the ids are for the memberships to add
+        return {}
     result = session.execute(
         select(teams_t.c.source_attribute, teams_t.c.source_key, teams_t.c.id).where(
             teams_t.c.org_id == org_id, teams_t.c.source_attribute.is_not(None)

@@ -24,6 +24,7 @@ from sync.integration.source import (
     team_names_per_attribute,
     warnings_json,
 )
+from sync.integration.unchanged import DigestWhileFetching
 from sync.personio.client import FetchProgress
 
 log = logging.getLogger("sync.runner")
@@ -81,17 +82,18 @@ def test_integration(
             tested_hash = settings_hash(integration)
             known = known_employee_count(session, org_id)
         report("Signing in to Personio", 0.02)
-        source = fetch_source(
-            integration,
-            settings,
-            on_progress=fetch_progress,
-            client_factory=client_factory,
-            known_employees=known,
-        )
-        examples = team_names_per_attribute(source.employees, settings)
-        report(f"Planning changes for {len(source.employees)} employees", 0.9)
-        with read_session(engine) as session:
-            plan = plan_source(source, session, org_id, settings)
+        with DigestWhileFetching(engine, org_id) as early:
+            source = fetch_source(
+                integration,
+                settings,
+                on_progress=fetch_progress,
+                client_factory=client_factory,
+                known_employees=known,
+            )
+            examples = team_names_per_attribute(source.employees, settings)
+            report(f"Planning changes for {len(source.employees)} employees", 0.9)
+            with read_session(engine) as session:
+                plan = plan_source(source, session, org_id, settings, early=early)
         error = check_safety(plan, settings)
         result = TestResult(
             ok=error is None,

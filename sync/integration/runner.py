@@ -39,7 +39,7 @@ from sync.integration.source import (
     plan_source,
     warnings_json,
 )
-from sync.integration.unchanged import remember_unchanged
+from sync.integration.unchanged import DigestWhileFetching, remember_unchanged
 
 log = logging.getLogger("sync.runner")
 
@@ -132,7 +132,10 @@ def execute_run(
             settings = settings_of(integration)
             known = known_employee_count(session, org_id)
         # The lease is renewed for the whole run: a long apply must not look like a dead process.
-        with _LeaseKeeper(engine, run_id, worker_id, lease_seconds):
+        with (
+            _LeaseKeeper(engine, run_id, worker_id, lease_seconds),
+            DigestWhileFetching(engine, org_id) as early,
+        ):
             try:
                 source = fetch_source(
                     integration,
@@ -145,7 +148,7 @@ def execute_run(
             except FetchAbandoned:
                 pass  # released below, once the lease is no longer renewed
             else:
-                return _apply_and_record(engine, run_id, worker_id, source, settings, org)
+                return _apply_and_record(engine, run_id, worker_id, source, settings, org, early)
         return _release_abandoned(engine, run_id, worker_id)
     except SyncError as exc:
         return _record_failure(engine, run_id, worker_id, exc.info)
@@ -167,14 +170,20 @@ class _LeaseLost(Exception):
 
 
 def _apply_and_record(
-    engine: Engine, run_id: int, worker_id: str, source: Source, settings: SyncSettings, org: Organization
+    engine: Engine,
+    run_id: int,
+    worker_id: str,
+    source: Source,
+    settings: SyncSettings,
+    org: Organization,
+    early: DigestWhileFetching,
 ) -> RunOutcome:
     failure: tuple[ErrorInfo, int] | None = None
     try:
         with write_session(engine) as session:
             run = _owned_run(session, run_id, worker_id)
             assert org.id is not None
-            plan = plan_source(source, session, org.id, settings)
+            plan = plan_source(source, session, org.id, settings, early=early)
             stop = check_safety(plan, settings, approved=run.approve_safety)
             if stop is not None:
                 failure = (stop, plan.counts.get("users_deactivated", 0))

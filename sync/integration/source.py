@@ -25,7 +25,7 @@ from sync.core.settings import TEAM_ATTRIBUTES, SyncSettings
 from sync.core.states import RunStatus
 from sync.integration.settings import credentials
 from sync.integration.snapshot import load_directory
-from sync.integration.unchanged import source_key, unchanged_plan
+from sync.integration.unchanged import DigestWhileFetching, source_key, unchanged_plan
 from sync.personio.client import FetchProgress, PersonioClient
 from sync.personio.pacing import host_rate_limit_per_minute, rate_limit_per_minute
 
@@ -147,15 +147,25 @@ def fetch_source(
     )
 
 
-def plan_source(source: Source, session: Session, org_id: int, settings: SyncSettings) -> Plan:
+def plan_source(
+    source: Source,
+    session: Session,
+    org_id: int,
+    settings: SyncSettings,
+    *,
+    early: DigestWhileFetching | None = None,
+) -> Plan:
     """The plan for this organization's directory as it is in `session`.
 
     When Personio returned the same as for the organization's last plan that changed nothing, and
-    the directory is the same as then, that plan is the answer (`sync.integration.unchanged`).
+    the directory is the same as then, that plan is the answer (`sync.integration.unchanged`);
+    `early` has read the directory's digest while the fetch ran.
     """
     key = source_key(source.digest, settings)
-    if key is not None and (remembered := unchanged_plan(session, org_id, key)) is not None:
-        return remembered
+    if key is not None:
+        remembered = early.plan(key) if early is not None else unchanged_plan(session, org_id, key)
+        if remembered is not None:
+            return remembered
     with paused_gc():
         desired = desired_state(source.employees, settings, present_attributes=source.present_attributes)
         if source.skipped:
