@@ -38,7 +38,7 @@ from sync.core.employees import SkippedRecord
 from sync.core.plan import Plan
 from sync.core.settings import SyncSettings
 from sync.integration import snapshot
-from sync.personio import parsing
+from sync.personio import client, parsing
 
 log = logging.getLogger("sync.runner")
 
@@ -59,14 +59,19 @@ DECIDING_MODULES: tuple[ModuleType, ...] = (
 )
 
 
+# ... and, beside this one, the files that turn the answer into a source and a source into a plan.
+DECIDING_FILES = (Path(__file__), Path(__file__).with_name("source.py"), Path(str(client.__file__)))
+
+
 @cache
 def rules_version() -> str:
-    """The SHA-256 of the deciding modules' source files (and of this one)."""
+    """The SHA-256 of the deciding modules' source files."""
     sha = hashlib.sha256()
     for module in sorted(DECIDING_MODULES, key=lambda m: m.__name__):
         sha.update(module.__name__.encode())
         sha.update(Path(str(module.__file__)).read_bytes())
-    sha.update(Path(__file__).read_bytes())
+    for path in DECIDING_FILES:
+        sha.update(path.read_bytes())
     return sha.hexdigest()
 
 

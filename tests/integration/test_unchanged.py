@@ -8,6 +8,7 @@ change the plan (an employee in Personio, a setting, the directory, a membership
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,8 +19,10 @@ from storage import db
 from storage.db import read_session, write_session
 from storage.models import RunWarning, Team, TeamMember, UnchangedPlan, User, table
 from sync.core.plan import Plan
+from sync.core.settings import SyncSettings
 from sync.integration import source as source_module
 from sync.integration.snapshot import directory_digest, load_directory
+from sync.integration.unchanged import rules_version, source_key
 from tests.support.cli import Cli, create_org_reading
 
 
@@ -206,3 +209,14 @@ def test_migration_6_adds_the_table_to_an_older_database(engine: Engine) -> None
     assert 6 in db.applied_versions(engine)
     with read_session(engine) as session:
         assert session.exec(select(UnchangedPlan)).all() == []
+
+
+def test_the_source_key_is_the_answer_the_settings_and_the_rules_together() -> None:
+    settings = SyncSettings(team_attributes=("department",))
+    key = source_key("a" * 64, settings)
+    assert key is not None and key == source_key("a" * 64, SyncSettings(team_attributes=("department",)))
+    assert source_key("b" * 64, settings) != key
+    assert source_key("a" * 64, replace(settings, sync_external=True)) != key
+    assert source_key("a" * 64, replace(settings, language="de")) != key
+    assert source_key("", settings) is None  # a source that did not come from Personio's client
+    assert len(rules_version()) == 64

@@ -502,6 +502,17 @@ def test_offset_advances_by_limit_until_total(sandbox_factory: SandboxFactory, s
     assert result.skipped == []
 
 
+def test_the_same_listing_has_the_same_digest_and_a_change_on_any_page_another(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    sandbox = sandbox_factory(employees=250)
+    first, second = fetch_from(sandbox), fetch_from(sandbox)
+    assert len(first.digest) == 64 and first.digest == second.digest
+    on_the_last_page = first.employees[-1].personio_id
+    sandbox.update(int(on_the_last_page), first_name="Changed")
+    assert fetch_from(sandbox).digest != first.digest
+
+
 def test_every_employee_is_parsed_as_personio_holds_it(sandbox: SandboxProcess) -> None:
     result = fetch_from(sandbox)
     expected = sorted((expected_employee(flat) for flat in sandbox.employees()), key=lambda e: e.personio_id)
