@@ -90,10 +90,10 @@ def test_integration(
                 client_factory=client_factory,
                 known_employees=known,
             )
-            examples = team_names_per_attribute(source.employees, settings)
-            report(f"Planning changes for {len(source.employees)} employees", 0.9)
-            with read_session(engine) as session:
-                plan = plan_source(source, session, org_id, settings, early=early)
+        examples = team_names_per_attribute(source.employees, settings)
+        report(f"Planning changes for {len(source.employees)} employees", 0.9)
+        with read_session(engine) as session:
+            plan = plan_source(source, session, org_id, settings, early=early)
         error = check_safety(plan, settings)
         result = TestResult(
             ok=error is None,

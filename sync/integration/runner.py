@@ -132,19 +132,19 @@ def execute_run(
             settings = settings_of(integration)
             known = known_employee_count(session, org_id)
         # The lease is renewed for the whole run: a long apply must not look like a dead process.
-        with (
-            _LeaseKeeper(engine, run_id, worker_id, lease_seconds),
-            DigestWhileFetching(engine, org_id) as early,
-        ):
+        with _LeaseKeeper(engine, run_id, worker_id, lease_seconds):
             try:
-                source = fetch_source(
-                    integration,
-                    settings,
-                    on_progress=None,
-                    client_factory=client_factory,
-                    known_employees=known,
-                    stop=stop,
-                )
+                # A remembered plan's check reads the directory's digest while the fetch waits on
+                # Personio; it is done when the fetch is, before the write lock is taken.
+                with DigestWhileFetching(engine, org_id) as early:
+                    source = fetch_source(
+                        integration,
+                        settings,
+                        on_progress=None,
+                        client_factory=client_factory,
+                        known_employees=known,
+                        stop=stop,
+                    )
             except FetchAbandoned:
                 pass  # released below, once the lease is no longer renewed
             else:

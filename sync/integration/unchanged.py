@@ -102,7 +102,7 @@ class DigestWhileFetching:
 
         with DigestWhileFetching(engine, org_id) as early:
             source = fetch_source(...)
-            ...
+        with write_session(engine) as session:  # the read is over: no write lock waits for it
             plan = plan_source(source, session, org_id, settings, early=early)
 
     At 100,000 employees the digest takes about half a second; the fetch waits on Personio for
