@@ -17,12 +17,12 @@ change made just after the run.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import threading
 from dataclasses import asdict
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import orjson
@@ -32,46 +32,44 @@ from sqlmodel import Session
 from storage.clock import utcnow
 from storage.db import read_session
 from storage.models import UnchangedPlan
-from sync.core import changes, directory, employees, plan, plan_teams, rules, settings, states, text
 from sync.core.changes import empty_counts
 from sync.core.employees import SkippedRecord
+from sync.core.errors import describe_exception
 from sync.core.plan import Plan
 from sync.core.settings import SyncSettings
 from sync.integration import snapshot
-from sync.personio import client, parsing
 
 log = logging.getLogger("sync.runner")
 
 # The code a plan depends on: Personio's answer -> employees -> desired state, rows -> directory,
-# both -> plan. A change to any of these files (a new rule, a fix) plans everything once more.
-DECIDING_MODULES: tuple[ModuleType, ...] = (
-    parsing,
-    employees,
-    rules,
-    settings,
-    states,
-    text,
-    snapshot,
-    directory,
-    changes,
-    plan,
-    plan_teams,
+# both -> plan, and the modules that pass one to the next (the client, source, this one). A change
+# to any of them (a new rule, a fix) plans everything once more.
+DECIDING_MODULES: tuple[str, ...] = (
+    "sync.personio.client",
+    "sync.personio.parsing",
+    "sync.core.employees",
+    "sync.core.rules",
+    "sync.core.settings",
+    "sync.core.states",
+    "sync.core.text",
+    "sync.integration.snapshot",
+    "sync.integration.source",
+    "sync.integration.unchanged",
+    "sync.core.directory",
+    "sync.core.changes",
+    "sync.core.plan",
+    "sync.core.plan_teams",
 )
-
-
-# ... and, beside this one, the files that turn the answer into a source and a source into a plan.
-DECIDING_FILES = (Path(__file__), Path(__file__).with_name("source.py"), Path(str(client.__file__)))
 
 
 @cache
 def rules_version() -> str:
-    """The SHA-256 of the deciding modules' source files."""
+    """The SHA-256 of the deciding modules' code: their source files, or what the interpreter
+    loaded when a deployment ships without them (a module's `__file__` is then its .pyc)."""
     sha = hashlib.sha256()
-    for module in sorted(DECIDING_MODULES, key=lambda m: m.__name__):
-        sha.update(module.__name__.encode())
-        sha.update(Path(str(module.__file__)).read_bytes())
-    for path in DECIDING_FILES:
-        sha.update(path.read_bytes())
+    for name in sorted(DECIDING_MODULES):
+        sha.update(name.encode())
+        sha.update(Path(str(importlib.import_module(name).__file__)).read_bytes())
     return sha.hexdigest()
 
 
@@ -131,7 +129,11 @@ class DigestWhileFetching:
                     self._digest = snapshot.directory_digest(session, self._org_id)
                     self._remembered = remembered
         except Exception as exc:  # the run then plans in full
-            log.info("could not read the directory digest of org %s early: %s", self._org_id, exc)
+            log.info(
+                "could not read the directory digest of org %s early: %s",
+                self._org_id,
+                describe_exception(exc),
+            )
 
     def plan(self, key: str) -> Plan | None:
         """The remembered plan when it was made from `key` and from the directory read meanwhile."""

@@ -7,6 +7,7 @@ change the plan (an employee in Personio, a setting, the directory, a membership
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -21,6 +22,7 @@ from storage.models import RunWarning, Team, TeamMember, UnchangedPlan, User, ta
 from sync.core.plan import Plan
 from sync.core.settings import SyncSettings
 from sync.integration import source as source_module
+from sync.integration import unchanged as unchanged_module
 from sync.integration.snapshot import directory_digest, load_directory
 from sync.integration.unchanged import rules_version, source_key
 from tests.support.cli import Cli, create_org_reading
@@ -220,3 +222,20 @@ def test_the_source_key_is_the_answer_the_settings_and_the_rules_together() -> N
     assert source_key("a" * 64, replace(settings, language="de")) != key
     assert source_key("", settings) is None  # a source that did not come from Personio's client
     assert len(rules_version()) == 64
+
+
+def test_an_early_read_that_fails_plans_in_full_and_logs_no_text_of_the_error(
+    acme: Any, cli: Cli, engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    run(cli)
+    no_change = run(cli)
+
+    def failing(*_args: Any) -> str:
+        raise RuntimeError("could not connect to postgresql://sync:hunter2@db.internal/sync")
+
+    monkeypatch.setattr(unchanged_module.snapshot, "directory_digest", failing)
+    plans = PlanCalls(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="sync.runner"):
+        again = run(cli)
+    assert plans.count == 1 and again["counts"] == no_change["counts"]
+    assert "RuntimeError" in caplog.text and "hunter2" not in caplog.text
