@@ -25,7 +25,7 @@ from sync.core.settings import TEAM_ATTRIBUTES, SyncSettings
 from sync.core.states import RunStatus
 from sync.integration.settings import credentials
 from sync.integration.snapshot import load_directory
-from sync.integration.unchanged import DigestWhileFetching, source_key, unchanged_plan
+from sync.integration.unchanged import DigestWhileFetching, source_key
 from sync.personio.client import FetchProgress, PersonioClient
 from sync.personio.pacing import host_rate_limit_per_minute, rate_limit_per_minute
 
@@ -153,7 +153,7 @@ def plan_source(
     org_id: int,
     settings: SyncSettings,
     *,
-    early: DigestWhileFetching | None = None,
+    early: DigestWhileFetching,
 ) -> Plan:
     """The plan for this organization's directory as it is in `session`.
 
@@ -162,10 +162,8 @@ def plan_source(
     `early` has read the directory's digest while the fetch ran.
     """
     key = source_key(source.digest, settings)
-    if key is not None:
-        remembered = early.plan(key) if early is not None else unchanged_plan(session, org_id, key)
-        if remembered is not None:
-            return remembered
+    if key is not None and (remembered := early.plan(key)) is not None:
+        return remembered
     with paused_gc():
         desired = desired_state(source.employees, settings, present_attributes=source.present_attributes)
         if source.skipped:

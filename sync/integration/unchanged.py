@@ -84,19 +84,10 @@ def source_key(listing_digest: str, sync_settings: SyncSettings) -> str | None:
     return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def unchanged_plan(session: Session, org_id: int, key: str) -> Plan | None:
-    """The remembered plan when it was made from `key` and the directory is still the one it read."""
-    remembered = session.get(UnchangedPlan, org_id)
-    if remembered is None or remembered.source_key != key:
-        return None
-    if snapshot.directory_digest(session, org_id) != remembered.directory_digest:
-        return None
-    return _plan_of(remembered.outcome)
-
-
 class DigestWhileFetching:
-    """`unchanged_plan`'s reads (the remembered plan, the directory's digest) in a thread of their
-    own, while the fetch waits on Personio; `plan` then only compares.
+    """The reads that decide whether a plan is remembered (the organization's remembered plan, the
+    directory's digest), in a thread of their own while the fetch waits on Personio; `plan` then
+    only compares.
 
         with DigestWhileFetching(engine, org_id) as early:
             source = fetch_source(...)
